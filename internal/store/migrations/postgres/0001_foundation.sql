@@ -57,12 +57,6 @@ CREATE TABLE account_keys (
     destroyed_at BIGINT
 );
 
-CREATE TABLE sealed_values (
-    account_id  TEXT NOT NULL,
-    id          TEXT NOT NULL,
-    ciphertext  BYTEA NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
 
 -- Audit log ---------------------------------------------------------------
 CREATE TABLE audit_events (

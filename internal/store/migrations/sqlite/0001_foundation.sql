@@ -57,13 +57,6 @@ CREATE TABLE account_keys (
     destroyed_at INTEGER
 );
 
--- Test/canary table for sealed values; later issues add real PHI tables.
-CREATE TABLE sealed_values (
-    account_id  TEXT NOT NULL,
-    id          TEXT NOT NULL,
-    ciphertext  BLOB NOT NULL,
-    PRIMARY KEY (account_id, id)
-);
 
 -- Audit log: append-only, hash-chained per account -------------------------
 CREATE TABLE audit_events (
