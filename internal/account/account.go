@@ -1,0 +1,281 @@
+// Package account owns tenants and their principals: accounts, users,
+// API clients and the roles that bound their scopes. Every query on tenant
+// data takes the account id explicitly; the only cross-account lookups are
+// the two a credential needs before it knows its account (a client id, a
+// login email), and those return the owning account.
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sealpost/sealpost/internal/auth"
+	"github.com/sealpost/sealpost/internal/store"
+)
+
+// Roles known to the platform, seeded by the foundation migration.
+const (
+	RoleOwner    = "owner"
+	RoleAdmin    = "admin"
+	RoleSender   = "sender"
+	RoleMarketer = "marketer"
+	RoleAuditor  = "auditor"
+)
+
+// Account statuses.
+const (
+	StatusActive    = "active"
+	StatusSuspended = "suspended"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotFound     = store.ErrNotFound
+	ErrInvalid      = errors.New("account: invalid input")
+	ErrEmailTaken   = errors.New("account: email already registered")
+	ErrScopeTooWide = errors.New("account: scopes exceed the role")
+)
+
+// Account is a tenant.
+type Account struct {
+	ID        string
+	Name      string
+	Status    string
+	CreatedAt time.Time
+}
+
+// User is a person who logs in to the console.
+type User struct {
+	ID        string
+	AccountID string
+	Email     string
+	Role      string
+	Disabled  bool
+	CreatedAt time.Time
+}
+
+// Client is an API client (a machine credential).
+type Client struct {
+	ID        string
+	AccountID string
+	Name      string
+	Role      string
+	Scopes    []string
+	CreatedAt time.Time
+	RevokedAt time.Time
+}
+
+// Role is a named set of scopes.
+type Role struct {
+	Name        string
+	Scopes      []string
+	Description string
+}
+
+// Store holds the account tables' queries.
+type Store struct {
+	db  *store.Store
+	now func() time.Time
+}
+
+// NewStore returns a Store over db.
+func NewStore(db *store.Store) *Store {
+	return &Store{db: db, now: time.Now}
+}
+
+// CountAccounts returns how many accounts exist (bootstrap runs at 0).
+func (s *Store) CountAccounts(ctx context.Context, q store.Querier) (int, error) {
+	var n int
+	if err := q.QueryRow(ctx, "SELECT count(*) FROM accounts").Scan(&n); err != nil {
+		return 0, fmt.Errorf("count accounts: %w", err)
+	}
+	return n, nil
+}
+
+// CreateAccount inserts a new active account.
+func (s *Store) CreateAccount(ctx context.Context, tx store.Tx, name string) (Account, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return Account{}, fmt.Errorf("%w: account name must be 1..200 characters", ErrInvalid)
+	}
+	a := Account{ID: store.NewID(), Name: name, Status: StatusActive, CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+	if _, err := tx.Exec(ctx, "INSERT INTO accounts (id, name, status, created_at) VALUES ($1, $2, $3, $4)",
+		a.ID, a.Name, a.Status, store.Micros(a.CreatedAt)); err != nil {
+		return Account{}, fmt.Errorf("create account: %w", err)
+	}
+	return a, nil
+}
+
+// GetAccount returns the account with id.
+func (s *Store) GetAccount(ctx context.Context, id string) (Account, error) {
+	var a Account
+	var created int64
+	err := s.db.Reader().QueryRow(ctx, "SELECT id, name, status, created_at FROM accounts WHERE id = $1", id).
+		Scan(&a.ID, &a.Name, &a.Status, &created)
+	if err != nil {
+		return Account{}, fmt.Errorf("get account %s: %w", id, err)
+	}
+	a.CreatedAt = store.FromMicros(created)
+	return a, nil
+}
+
+// Roles returns every role with its scopes.
+func (s *Store) Roles(ctx context.Context) ([]Role, error) {
+	rows, err := s.db.Reader().Query(ctx, "SELECT name, scopes, description FROM roles ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("list roles: %w", err)
+	}
+	defer rows.Close()
+	var out []Role
+	for rows.Next() {
+		var r Role
+		var scopes string
+		if err := rows.Scan(&r.Name, &scopes, &r.Description); err != nil {
+			return nil, err
+		}
+		r.Scopes = strings.Fields(scopes)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Role returns the named role.
+func (s *Store) Role(ctx context.Context, q store.Querier, name string) (Role, error) {
+	var r Role
+	var scopes string
+	if err := q.QueryRow(ctx, "SELECT name, scopes, description FROM roles WHERE name = $1", name).
+		Scan(&r.Name, &scopes, &r.Description); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return Role{}, fmt.Errorf("%w: unknown role %q", ErrInvalid, name)
+		}
+		return Role{}, fmt.Errorf("get role %s: %w", name, err)
+	}
+	r.Scopes = strings.Fields(scopes)
+	return r, nil
+}
+
+// CreateUser inserts a user with an already-hashed password.
+func (s *Store) CreateUser(ctx context.Context, tx store.Tx, accountID, email, passwordHash, role string) (User, error) {
+	addr, err := mail.ParseAddress(email)
+	if err != nil || addr.Name != "" || addr.Address != email || len(email) > 254 {
+		return User{}, fmt.Errorf("%w: email must be a bare address", ErrInvalid)
+	}
+	if _, err := s.Role(ctx, tx, role); err != nil {
+		return User{}, err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	u := User{ID: store.NewID(), AccountID: accountID, Email: strings.ToLower(email), Role: role, CreatedAt: now}
+	_, err = tx.Exec(ctx, `INSERT INTO users (id, account_id, email, password_hash, role, disabled, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $7)`,
+		u.ID, accountID, u.Email, passwordHash, role, false, store.Micros(now))
+	if errors.Is(err, store.ErrConflict) {
+		return User{}, ErrEmailTaken
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
+}
+
+// GetUser returns the user id of account accountID.
+func (s *Store) GetUser(ctx context.Context, accountID, id string) (User, error) {
+	var u User
+	var created int64
+	err := s.db.Reader().QueryRow(ctx,
+		"SELECT id, account_id, email, role, disabled, created_at FROM users WHERE account_id = $1 AND id = $2",
+		accountID, id).Scan(&u.ID, &u.AccountID, &u.Email, &u.Role, &u.Disabled, &created)
+	if err != nil {
+		return User{}, fmt.Errorf("get user: %w", err)
+	}
+	u.CreatedAt = store.FromMicros(created)
+	return u, nil
+}
+
+// CreateClient inserts an API client. Scopes default to the role's and may
+// only narrow them.
+func (s *Store) CreateClient(ctx context.Context, tx store.Tx, accountID, name, role string, scopes []string, id string, secretHash []byte) (Client, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 200 {
+		return Client{}, fmt.Errorf("%w: client name must be 1..200 characters", ErrInvalid)
+	}
+	r, err := s.Role(ctx, tx, role)
+	if err != nil {
+		return Client{}, err
+	}
+	if len(scopes) == 0 {
+		scopes = r.Scopes
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(r.Scopes, sc) {
+			return Client{}, fmt.Errorf("%w: scope %q not in role %s", ErrScopeTooWide, sc, role)
+		}
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	c := Client{ID: id, AccountID: accountID, Name: name, Role: role, Scopes: scopes, CreatedAt: now}
+	_, err = tx.Exec(ctx, `INSERT INTO api_clients (id, account_id, name, secret_hash, role, scopes, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		id, accountID, name, secretHash, role, strings.Join(scopes, " "), store.Micros(now))
+	if err != nil {
+		return Client{}, fmt.Errorf("create client: %w", err)
+	}
+	return c, nil
+}
+
+// ListClients returns the account's API clients, newest first. Secrets are
+// never returned: only their hashes are stored.
+func (s *Store) ListClients(ctx context.Context, accountID string) ([]Client, error) {
+	rows, err := s.db.Reader().Query(ctx, `SELECT id, account_id, name, role, scopes, created_at, COALESCE(revoked_at, 0)
+		FROM api_clients WHERE account_id = $1 ORDER BY created_at DESC, id`, accountID)
+	if err != nil {
+		return nil, fmt.Errorf("list clients: %w", err)
+	}
+	defer rows.Close()
+	var out []Client
+	for rows.Next() {
+		var c Client
+		var scopes string
+		var created, revoked int64
+		if err := rows.Scan(&c.ID, &c.AccountID, &c.Name, &c.Role, &scopes, &created, &revoked); err != nil {
+			return nil, err
+		}
+		c.Scopes, c.CreatedAt, c.RevokedAt = strings.Fields(scopes), store.FromMicros(created), store.FromMicros(revoked)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// RevokeClient revokes client id of accountID; ErrNotFound when the client
+// is not that account's.
+func (s *Store) RevokeClient(ctx context.Context, tx store.Tx, accountID, id string) error {
+	n, err := tx.Exec(ctx, "UPDATE api_clients SET revoked_at = $1 WHERE account_id = $2 AND id = $3 AND revoked_at IS NULL",
+		store.Micros(s.now()), accountID, id)
+	if err != nil {
+		return fmt.Errorf("revoke client: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("revoke client %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// ClientCredential implements auth.ClientLookup: it is the one query that
+// finds a client without knowing the account, because the credential is
+// what names the account.
+func (s *Store) ClientCredential(ctx context.Context, clientID string) (auth.ClientCredential, error) {
+	var c auth.ClientCredential
+	var scopes, status string
+	var revoked int64
+	err := s.db.Reader().QueryRow(ctx, `SELECT c.id, c.account_id, c.secret_hash, c.role, c.scopes, COALESCE(c.revoked_at, 0), a.status
+		FROM api_clients c JOIN accounts a ON a.id = c.account_id WHERE c.id = $1`, clientID).
+		Scan(&c.ID, &c.AccountID, &c.SecretHash, &c.Role, &scopes, &revoked, &status)
+	if err != nil {
+		return auth.ClientCredential{}, fmt.Errorf("client credential: %w", err)
+	}
+	c.Scopes, c.Revoked, c.AccountActive = strings.Fields(scopes), revoked != 0, status == StatusActive
+	return c, nil
+}

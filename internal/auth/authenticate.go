@@ -1,0 +1,94 @@
+package auth
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+)
+
+// Errors Authenticate returns. Both mean 401 to the caller; the split
+// exists for audit and metrics, never for the response body.
+var (
+	// ErrNoCredentials: the request carried no credential at all.
+	ErrNoCredentials = errors.New("auth: no credentials")
+	// ErrBadCredentials: a credential was presented and refused.
+	ErrBadCredentials = errors.New("auth: invalid credentials")
+)
+
+// ClientCredential is what the authenticator needs to know of an API
+// client.
+type ClientCredential struct {
+	ID         string
+	AccountID  string
+	SecretHash []byte
+	Role       string
+	Scopes     []string
+	Revoked    bool
+	// AccountActive is false when the account is suspended or closed.
+	AccountActive bool
+}
+
+// ClientLookup finds an API client by its public id across accounts (the
+// id is the only thing a request names; the account comes from the row).
+type ClientLookup interface {
+	ClientCredential(ctx context.Context, clientID string) (ClientCredential, error)
+}
+
+// Authenticator resolves API credentials on a request to a Principal. This
+// foundation handles the X-API-Key header and HTTP Basic; OAuth 2.0 bearer
+// tokens and HMAC sessions plug in here in the identity issue.
+type Authenticator struct {
+	Clients ClientLookup
+}
+
+// dummyHash equalises the work done for unknown client ids.
+var dummyHash = HashSecret("sealpost-dummy-secret")
+
+// Authenticate implements the httpapi authentication hook.
+func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
+	id, secret, ok := credentialsFrom(r)
+	if !ok {
+		return Principal{}, ErrNoCredentials
+	}
+	if id == "" || secret == "" {
+		return Principal{}, ErrBadCredentials
+	}
+	cred, err := a.Clients.ClientCredential(r.Context(), id)
+	if err != nil {
+		SecretMatches(dummyHash, secret)
+		return Principal{}, ErrBadCredentials
+	}
+	if !SecretMatches(cred.SecretHash, secret) || cred.Revoked || !cred.AccountActive {
+		return Principal{}, ErrBadCredentials
+	}
+	return Principal{
+		AccountID: cred.AccountID,
+		ActorKind: ActorClient,
+		ActorID:   cred.ID,
+		Role:      cred.Role,
+		Scopes:    cred.Scopes,
+	}, nil
+}
+
+// credentialsFrom extracts client id and secret from X-API-Key
+// ("client_id:client_secret") or Authorization: Basic (RFC 7617).
+func credentialsFrom(r *http.Request) (id, secret string, ok bool) {
+	if key := r.Header.Get("X-API-Key"); key != "" {
+		id, secret, _ = strings.Cut(key, ":")
+		return id, secret, true
+	}
+	authz := r.Header.Get("Authorization")
+	scheme, value, found := strings.Cut(authz, " ")
+	if !found || !strings.EqualFold(scheme, "Basic") {
+		return "", "", authz != ""
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(value))
+	if err != nil {
+		return "", "", true
+	}
+	// RFC 7617 §2: the user-id cannot contain a colon; split at the first.
+	id, secret, _ = strings.Cut(string(raw), ":")
+	return id, secret, true
+}
