@@ -1,0 +1,168 @@
+// Package config owns Sealpost's configuration: one typed Config with
+// defaults, read from an optional strict YAML file, then SEALPOST_*
+// environment variables, then explicit overrides (command-line flags), and
+// validated with every bad value naming its dotted key. It also prints the
+// effective configuration with secrets redacted.
+//
+// Every setting has one dotted key derived from the yaml tags of the
+// struct fields ("http.tls.cert_file"); the environment variable is the
+// key upper-cased with dots as underscores ("SEALPOST_HTTP_TLS_CERT_FILE").
+// The package reads no files or environment of its own accord: callers pass
+// the path and the environment in. It does not open stores, listen or
+// create directories; package app does that from a validated Config.
+package config
+
+import (
+	"path/filepath"
+	"time"
+)
+
+// Config is Sealpost's whole configuration. The zero value is not useful;
+// start from Default or Load.
+//
+// Field types map to value syntax: string as is, bool as true/false, int
+// as a decimal integer, int64 as a byte size (an integer, or a number with
+// a unit such as "512KiB" or "10MiB"), time.Duration as a Go duration
+// ("30s", "1m"). A string field tagged secret:"true" is redacted by
+// Redacted when non-empty; one tagged secret:"url" has only the password
+// of the URL it holds redacted.
+type Config struct {
+	// DataDir holds the SQLite database, the master key and other local
+	// state unless configured elsewhere.
+	DataDir   string    `yaml:"data_dir"`
+	Log       Log       `yaml:"log"`
+	HTTP      HTTP      `yaml:"http"`
+	Database  Database  `yaml:"database"`
+	Vault     Vault     `yaml:"vault"`
+	Queue     Queue     `yaml:"queue"`
+	Bootstrap Bootstrap `yaml:"bootstrap"`
+}
+
+// Log configures the process log.
+type Log struct {
+	// Level is the minimum level logged: debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is json (one object per line) or text (logfmt-like).
+	Format string `yaml:"format"`
+}
+
+// HTTP configures the HTTP listener that serves the API, console, portal,
+// metrics and health endpoints.
+type HTTP struct {
+	// Addr is the host:port to listen on.
+	Addr string `yaml:"addr"`
+	// PublicURL is the absolute URL users reach this service at (behind a
+	// proxy, say); empty means derived from the request.
+	PublicURL string `yaml:"public_url"`
+	// MaxBodyBytes caps a request body.
+	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout bounds the drain of requests and jobs on stop.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	TLS             TLS           `yaml:"tls"`
+}
+
+// TLS configures HTTPS on the HTTP listener. With no certificate and Dev
+// false the listener speaks plain HTTP (for use behind a TLS proxy).
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// Dev serves a self-signed certificate kept in the data directory; for
+	// development only.
+	Dev bool `yaml:"dev"`
+}
+
+// Database configures the store.
+type Database struct {
+	// URL is "sqlite:PATH" or "postgres://..." ("postgresql://...");
+	// empty means SQLite in the data directory (see Config.DatabaseURL).
+	URL string `yaml:"url" secret:"url"`
+	// MaxConns is the PostgreSQL connection pool size.
+	MaxConns int `yaml:"max_conns"`
+	// SQLiteReaders is the number of SQLite read connections (there is
+	// always exactly one writer).
+	SQLiteReaders int `yaml:"sqlite_readers"`
+	// BusyTimeout is how long SQLite waits on a locked database.
+	BusyTimeout time.Duration `yaml:"busy_timeout"`
+}
+
+// Vault configures encryption at rest.
+type Vault struct {
+	// MasterKeyFile holds the master key that wraps account data keys;
+	// empty means master.key in the data directory (see
+	// Config.MasterKeyFile).
+	MasterKeyFile string `yaml:"master_key_file"`
+}
+
+// Queue configures the durable job queue.
+type Queue struct {
+	MaxWorkers   int           `yaml:"max_workers"`
+	PollInterval time.Duration `yaml:"poll_interval"`
+	JobTimeout   time.Duration `yaml:"job_timeout"`
+}
+
+// Bootstrap names the first account, created when the store is empty.
+type Bootstrap struct {
+	AccountName string `yaml:"account_name"`
+	OwnerEmail  string `yaml:"owner_email"`
+}
+
+// Byte-size units accepted in size values and used by defaults.
+const (
+	KiB int64 = 1 << 10
+	MiB int64 = 1 << 20
+	GiB int64 = 1 << 30
+)
+
+// Default returns the built-in configuration: a single node on SQLite in
+// ./data, listening on loopback only. It is valid.
+func Default() Config {
+	return Config{
+		DataDir: "./data",
+		Log:     Log{Level: "info", Format: "json"},
+		HTTP: HTTP{
+			Addr:              "127.0.0.1:8080",
+			MaxBodyBytes:      10 * MiB,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       60 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ShutdownTimeout:   30 * time.Second,
+		},
+		Database: Database{
+			MaxConns:      10,
+			SQLiteReaders: 4,
+			BusyTimeout:   5 * time.Second,
+		},
+		Queue: Queue{
+			MaxWorkers:   20,
+			PollInterval: time.Second,
+			JobTimeout:   time.Minute,
+		},
+		Bootstrap: Bootstrap{
+			AccountName: "Sealpost",
+			OwnerEmail:  "owner@example.com",
+		},
+	}
+}
+
+// DatabaseURL returns database.url, or when it is empty the SQLite
+// database sealpost.db in the data directory ("sqlite://data/sealpost.db").
+func (c Config) DatabaseURL() string {
+	if c.Database.URL != "" {
+		return c.Database.URL
+	}
+	return "sqlite://" + filepath.Join(c.DataDir, "sealpost.db")
+}
+
+// MasterKeyFile returns vault.master_key_file, or when it is empty
+// master.key in the data directory.
+func (c Config) MasterKeyFile() string {
+	if c.Vault.MasterKeyFile != "" {
+		return c.Vault.MasterKeyFile
+	}
+	return filepath.Join(c.DataDir, "master.key")
+}

@@ -1,0 +1,169 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Problem is one invalid setting: its dotted key and what is wrong.
+// Reason never quotes a secret.
+type Problem struct {
+	Key    string
+	Reason string
+}
+
+// ValidationError lists every invalid setting Validate found, in key
+// order, so an operator fixes them in one go.
+type ValidationError struct {
+	Problems []Problem
+}
+
+// Error returns "invalid configuration: key: reason; key: reason".
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		parts[i] = p.Key + ": " + p.Reason
+	}
+	return "invalid configuration: " + strings.Join(parts, "; ")
+}
+
+// Validate checks every setting and returns a *ValidationError naming each
+// bad key, or nil.
+func (c Config) Validate() error {
+	v := validator{}
+	v.check("data_dir", c.DataDir != "", "must not be empty")
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.oneOf("log.format", c.Log.Format, "json", "text")
+
+	v.hostPort("http.addr", c.HTTP.Addr)
+	v.publicURL("http.public_url", c.HTTP.PublicURL)
+	v.check("http.max_body_bytes", c.HTTP.MaxBodyBytes >= KiB && c.HTTP.MaxBodyBytes <= GiB,
+		fmt.Sprintf("must be between 1KiB and 1GiB, got %d", c.HTTP.MaxBodyBytes))
+	t := c.HTTP.TLS
+	v.check("http.tls.key_file", t.CertFile == "" || t.KeyFile != "", "must be set when http.tls.cert_file is")
+	v.check("http.tls.cert_file", t.KeyFile == "" || t.CertFile != "", "must be set when http.tls.key_file is")
+	v.check("http.tls.dev", !t.Dev || (t.CertFile == "" && t.KeyFile == ""),
+		"cannot be true together with http.tls.cert_file/key_file; use one or the other")
+
+	v.databaseURL("database.url", c.Database.URL)
+	v.atLeastOne("database.max_conns", c.Database.MaxConns)
+	v.atLeastOne("database.sqlite_readers", c.Database.SQLiteReaders)
+	v.atLeastOne("queue.max_workers", c.Queue.MaxWorkers)
+
+	v.check("bootstrap.account_name", strings.TrimSpace(c.Bootstrap.AccountName) != "", "must not be empty")
+	v.email("bootstrap.owner_email", c.Bootstrap.OwnerEmail)
+
+	v.positiveDurations(&c)
+	return v.err()
+}
+
+// validator collects problems.
+type validator struct {
+	problems []Problem
+}
+
+func (v *validator) add(key, reason string) {
+	v.problems = append(v.problems, Problem{Key: key, Reason: reason})
+}
+
+func (v *validator) check(key string, ok bool, reason string) {
+	if !ok {
+		v.add(key, reason)
+	}
+}
+
+// err returns the problems in key declaration order, or nil.
+func (v *validator) err() error {
+	if len(v.problems) == 0 {
+		return nil
+	}
+	order := map[string]int{}
+	for i, k := range Keys() {
+		order[k] = i
+	}
+	slices.SortStableFunc(v.problems, func(a, b Problem) int { return order[a.Key] - order[b.Key] })
+	return &ValidationError{Problems: v.problems}
+}
+
+func (v *validator) oneOf(key, value string, allowed ...string) {
+	for _, a := range allowed {
+		if value == a {
+			return
+		}
+	}
+	v.add(key, fmt.Sprintf("must be one of %s, got %q", strings.Join(allowed, ", "), value))
+}
+
+func (v *validator) atLeastOne(key string, n int) {
+	v.check(key, n >= 1, fmt.Sprintf("must be at least 1, got %d", n))
+}
+
+// hostPort accepts "host:port", "[::1]:port" and ":port" (all interfaces)
+// with a numeric port; port 0 asks the system for a free one.
+func (v *validator) hostPort(key, addr string) {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.add(key, fmt.Sprintf("must be host:port (such as 127.0.0.1:8080 or :8080), got %q", addr))
+		return
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || n > 65535 {
+		v.add(key, fmt.Sprintf("port must be a number from 0 to 65535, got %q", port))
+	}
+}
+
+func (v *validator) publicURL(key, s string) {
+	if s == "" {
+		return
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(key, fmt.Sprintf("must be an absolute http or https URL such as https://mail.example.org, got %q", s))
+		return
+	}
+	v.check(key, u.User == nil && u.RawQuery == "" && u.Fragment == "",
+		"must not hold user info, a query or a fragment")
+}
+
+// databaseURL never quotes the value: it may hold a password.
+func (v *validator) databaseURL(key, s string) {
+	switch {
+	case s == "":
+	case strings.HasPrefix(s, "sqlite:"):
+		p := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
+		v.check(key, p != "", "sqlite: needs a file path, such as sqlite:/var/lib/sealpost/sealpost.db")
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		_, err := url.Parse(s)
+		v.check(key, err == nil, "is not a valid postgres:// URL")
+	default:
+		scheme, _, ok := strings.Cut(s, ":")
+		if !ok || len(scheme) > 20 {
+			scheme = "(none)"
+		}
+		v.add(key, fmt.Sprintf("must be empty, sqlite:PATH, postgres:// or postgresql://, got scheme %q", scheme))
+	}
+}
+
+func (v *validator) email(key, s string) {
+	a, err := mail.ParseAddress(s)
+	v.check(key, err == nil && a.Name == "" && a.Address == s,
+		fmt.Sprintf("must be a plain email address such as owner@example.org, got %q", s))
+}
+
+// positiveDurations requires every duration setting to be above zero: a
+// zero timeout would mean "none" to net/http and "spin" to a poller.
+func (v *validator) positiveDurations(c *Config) {
+	for _, f := range fields() {
+		if f.typ != durationType {
+			continue
+		}
+		d := time.Duration(reflect.ValueOf(c).Elem().FieldByIndex(f.index).Int())
+		v.check(f.key, d > 0, fmt.Sprintf("must be a positive duration, got %s", d))
+	}
+}
