@@ -1,0 +1,159 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/sealpost/sealpost/internal/audit"
+	"github.com/sealpost/sealpost/internal/auth"
+)
+
+// ProblemType is the stable `type` URI of a kind of problem
+// (RFC 9457 §3.1.1). Clients branch on it; it never changes meaning.
+type ProblemType string
+
+// Problem types. Each has one HTTP status and title (see NewProblem).
+const (
+	TypeBadRequest           ProblemType = "urn:sealpost:problem:bad-request"
+	TypeMalformedJSON        ProblemType = "urn:sealpost:problem:malformed-json"
+	TypeUnknownField         ProblemType = "urn:sealpost:problem:unknown-field"
+	TypeValidation           ProblemType = "urn:sealpost:problem:validation"
+	TypeUnauthenticated      ProblemType = "urn:sealpost:problem:unauthenticated"
+	TypeForbidden            ProblemType = "urn:sealpost:problem:forbidden"
+	TypeNotFound             ProblemType = "urn:sealpost:problem:not-found"
+	TypeMethodNotAllowed     ProblemType = "urn:sealpost:problem:method-not-allowed"
+	TypePayloadTooLarge      ProblemType = "urn:sealpost:problem:payload-too-large"
+	TypeUnsupportedMediaType ProblemType = "urn:sealpost:problem:unsupported-media-type"
+	TypeConflict             ProblemType = "urn:sealpost:problem:conflict"
+	TypeRateLimited          ProblemType = "urn:sealpost:problem:rate-limited"
+	TypeInternal             ProblemType = "urn:sealpost:problem:internal"
+)
+
+// problemKinds gives each type its status and title. The title is the same
+// for every occurrence (RFC 9457 §3.1.3).
+var problemKinds = map[ProblemType]struct {
+	status int
+	title  string
+}{
+	TypeBadRequest:           {http.StatusBadRequest, "Bad request"},
+	TypeMalformedJSON:        {http.StatusBadRequest, "Malformed JSON"},
+	TypeUnknownField:         {http.StatusBadRequest, "Unknown field"},
+	TypeValidation:           {http.StatusUnprocessableEntity, "Validation failed"},
+	TypeUnauthenticated:      {http.StatusUnauthorized, "Authentication required"},
+	TypeForbidden:            {http.StatusForbidden, "Forbidden"},
+	TypeNotFound:             {http.StatusNotFound, "Not found"},
+	TypeMethodNotAllowed:     {http.StatusMethodNotAllowed, "Method not allowed"},
+	TypePayloadTooLarge:      {http.StatusRequestEntityTooLarge, "Payload too large"},
+	TypeUnsupportedMediaType: {http.StatusUnsupportedMediaType, "Unsupported media type"},
+	TypeConflict:             {http.StatusConflict, "Conflict"},
+	TypeRateLimited:          {http.StatusTooManyRequests, "Too many requests"},
+	TypeInternal:             {http.StatusInternalServerError, "Internal server error"},
+}
+
+// Problem is an RFC 9457 problem details object, the body of every error
+// response. It is also an error, so handlers and helpers can return one
+// and have it written as is. Detail and Errors must never hold PHI,
+// secrets, stack traces or request content beyond field names.
+type Problem struct {
+	Type      ProblemType  `json:"type"`
+	Title     string       `json:"title"`
+	Status    int          `json:"status"`
+	Detail    string       `json:"detail,omitempty"`
+	Instance  string       `json:"instance,omitempty"`
+	RequestID string       `json:"request_id"`
+	Errors    []FieldError `json:"errors,omitempty"`
+}
+
+// FieldError names one offending field (JSON path) or query parameter.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// NewProblem returns a problem of type t with its status and title and the
+// given detail. An unknown type yields an internal problem.
+func NewProblem(t ProblemType, detail string) *Problem {
+	k, ok := problemKinds[t]
+	if !ok {
+		t, k = TypeInternal, problemKinds[TypeInternal]
+	}
+	return &Problem{Type: t, Title: k.title, Status: k.status, Detail: detail}
+}
+
+// WithErrors returns p with field errors appended.
+func (p *Problem) WithErrors(errs ...FieldError) *Problem {
+	p.Errors = append(p.Errors, errs...)
+	return p
+}
+
+// Error implements error with the type and detail, never more.
+func (p *Problem) Error() string {
+	if p.Detail == "" {
+		return string(p.Type)
+	}
+	return fmt.Sprintf("%s: %s", p.Type, p.Detail)
+}
+
+// problemFor is the one place that maps errors to problems. Errors that
+// are not problems and that callers cannot have caused become an internal
+// problem whose detail says nothing about the cause.
+func problemFor(err error) *Problem {
+	var p *Problem
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &p):
+		c := *p
+		return &c
+	case errors.As(err, &tooLarge):
+		return NewProblem(TypePayloadTooLarge, fmt.Sprintf("the request body exceeds %d bytes", tooLarge.Limit))
+	case errors.Is(err, auth.ErrNoCredentials), errors.Is(err, auth.ErrBadCredentials):
+		return NewProblem(TypeUnauthenticated, "a valid credential is required")
+	case errors.Is(err, audit.ErrBadCursor):
+		return NewProblem(TypeBadRequest, "the cursor is invalid or expired").
+			WithErrors(FieldError{Field: "cursor", Message: "invalid or expired cursor"})
+	default:
+		return NewProblem(TypeInternal, "the server failed; quote the request id to support")
+	}
+}
+
+// writeError answers err as a problem. Internal problems are logged with
+// the error (which by convention carries no secrets or PHI) so the
+// request id in the response leads an operator to the cause.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	p := problemFor(err)
+	if p.Status >= http.StatusInternalServerError {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed",
+			slog.String("request_id", requestID(r.Context())),
+			slog.String("error", err.Error()))
+	}
+	writeProblem(w, r, p)
+}
+
+// writeProblem writes p with the request's id. The instance names the
+// request, not its path, because paths may carry identifiers the problem
+// must not echo.
+func writeProblem(w http.ResponseWriter, r *http.Request, p *Problem) {
+	id := requestID(r.Context())
+	p.RequestID = id
+	if p.Instance == "" && id != "" {
+		p.Instance = "urn:sealpost:request:" + id
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		// A Problem holds only strings and ints; this cannot happen.
+		body = []byte(`{"type":"` + string(TypeInternal) + `","title":"Internal server error","status":500,"request_id":""}`)
+		p.Status = http.StatusInternalServerError
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/problem+json")
+	h.Del("Content-Length")
+	if p.Status == http.StatusUnauthorized {
+		// RFC 9110 §15.5.2: a 401 carries at least one challenge.
+		h.Set("WWW-Authenticate", authChallenge)
+	}
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(append(body, '\n'))
+}

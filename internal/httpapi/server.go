@@ -1,0 +1,216 @@
+// Package httpapi is Sealpost's HTTP layer on net/http: routing (Go 1.22
+// patterns), the middleware every request passes (request id, panic
+// recovery, access log, metrics, security headers, body limit),
+// authentication and scope checks through a hook, RFC 9457 problem
+// responses, strict JSON decoding, the health, metrics and documentation
+// endpoints, and the /v1 handlers that api/openapi.yaml describes. It owns
+// no business rules and no SQL: handlers decode, validate and authorize,
+// then call the domain through small interfaces.
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sealpost/sealpost/internal/auth"
+)
+
+// DefaultMaxBodyBytes caps request bodies when Options.MaxBodyBytes is
+// zero.
+const DefaultMaxBodyBytes int64 = 10 << 20
+
+// Options configure a Server. The zero value serves health, docs and
+// metrics, and answers 401 on every authenticated route.
+type Options struct {
+	// Logger receives the access log and server-side errors, never
+	// bodies, query strings or credentials. Nil discards them.
+	Logger *slog.Logger
+
+	// Registerer receives the HTTP metrics. Nil means a private registry,
+	// which is then also the default Gatherer.
+	Registerer prometheus.Registerer
+
+	// Gatherer is exposed on GET /metrics. Nil means Registerer when it is
+	// also a Gatherer (a *prometheus.Registry is), else the private
+	// registry; when neither exists /metrics is not served.
+	Gatherer prometheus.Gatherer
+
+	// MaxBodyBytes caps every request body; zero or less means
+	// DefaultMaxBodyBytes (10 MiB). Larger bodies get 413.
+	MaxBodyBytes int64
+
+	// TLS reports that the server is reached over TLS, which turns on
+	// Strict-Transport-Security. False sends no HSTS header.
+	TLS bool
+
+	// Authenticate resolves the request's credentials to a principal. It
+	// returns an error wrapping auth.ErrNoCredentials or
+	// auth.ErrBadCredentials to refuse the caller (401); any other error
+	// is a server fault (500). Nil refuses every caller.
+	Authenticate func(*http.Request) (auth.Principal, error)
+
+	// Audit serves GET /v1/audit-events. Nil leaves the route out (404).
+	Audit AuditReader
+
+	// ReadyChecks are run by GET /readyz, concurrently, by name. Nil or
+	// empty means the node is always ready.
+	ReadyChecks map[string]func(context.Context) error
+
+	// ReadyCheckTimeout bounds each readiness check; zero means
+	// DefaultReadyCheckTimeout.
+	ReadyCheckTimeout time.Duration
+}
+
+// Server is the HTTP API. Build it with New; add routes with Handle and
+// HandleScoped; serve Handler. It is safe for concurrent use.
+type Server struct {
+	opts         Options
+	log          *slog.Logger
+	mux          *http.ServeMux
+	metrics      *metrics
+	tls          bool
+	readyTimeout time.Duration
+	handler      http.Handler
+}
+
+// New builds a Server with its built-in routes:
+//
+//	GET /healthz, GET /readyz       probes, unauthenticated
+//	GET /metrics                    Prometheus exposition
+//	GET /openapi.yaml, /openapi.json the contract
+//	GET /docs                       interactive API reference
+//	GET /v1/audit-events            scope audit:read (when Options.Audit is set)
+//
+// New panics only on programming errors: metrics that clash with
+// differently shaped ones already in Registerer, or embedded files that do
+// not load (which the package tests rule out).
+func New(opts Options) *Server {
+	s := &Server{
+		opts:         opts,
+		log:          opts.Logger,
+		mux:          http.NewServeMux(),
+		tls:          opts.TLS,
+		readyTimeout: opts.ReadyCheckTimeout,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewJSONHandler(io.Discard, nil))
+	}
+	if s.readyTimeout <= 0 {
+		s.readyTimeout = DefaultReadyCheckTimeout
+	}
+	maxBody := opts.MaxBodyBytes
+	if maxBody <= 0 {
+		maxBody = DefaultMaxBodyBytes
+	}
+
+	reg, gatherer := opts.Registerer, opts.Gatherer
+	if reg == nil {
+		private := prometheus.NewRegistry()
+		reg = private
+		if gatherer == nil {
+			gatherer = private
+		}
+	}
+	if g, ok := reg.(prometheus.Gatherer); ok && gatherer == nil {
+		gatherer = g
+	}
+	s.metrics = newMetrics(reg)
+
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	if gatherer != nil {
+		s.mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
+			ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelError),
+			ErrorHandling: promhttp.ContinueOnError,
+		}))
+	}
+	if err := s.docsRoutes(); err != nil {
+		panic(fmt.Sprintf("httpapi: %v", err))
+	}
+	if opts.Audit != nil {
+		s.HandleScoped("GET /v1/audit-events", auth.ScopeAuditRead, http.HandlerFunc(s.listAuditEvents))
+	}
+
+	// Outermost first. begin must wrap everything so that the access log
+	// and metrics see every response, including recovered panics.
+	var h http.Handler = http.HandlerFunc(s.route)
+	h = s.limitBody(maxBody, h)
+	h = s.refuseURLCredentials(h)
+	h = s.recoverPanics(h)
+	h = s.secureHeaders(h)
+	s.handler = s.begin(h)
+	return s
+}
+
+// Handler returns the server's root handler, middleware included.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Handle registers handler for a ServeMux pattern such as
+// "POST /oauth2/token", behind the common middleware but without
+// authentication. It panics, as ServeMux does, when the pattern is invalid
+// or conflicts with a registered one. Routes under /v1 should use
+// HandleScoped.
+func (s *Server) Handle(pattern string, handler http.Handler) {
+	s.mux.Handle(pattern, handler)
+}
+
+// HandleScoped registers handler for pattern behind authentication: the
+// request is served only for a principal holding scope (or admin), which
+// handler finds with auth.FromContext. The operation in api/openapi.yaml
+// must declare the same scope as x-sealpost-scope.
+func (s *Server) HandleScoped(pattern, scope string, handler http.Handler) {
+	s.mux.Handle(pattern, s.requireScope(scope, handler))
+}
+
+// route dispatches to the mux, recording the matched pattern for the
+// access log and metrics. Requests no pattern matches get the mux's own
+// 404 or 405 (with its Allow header) rewritten as problems.
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	st := stateFrom(r.Context())
+	// ServeMux sets r.Pattern before it calls the handler, so this also
+	// records the route of a handler that panics.
+	defer func() { st.pattern = r.Pattern }()
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		w = &fallbackWriter{ResponseWriter: w, r: r}
+	}
+	s.mux.ServeHTTP(w, r)
+}
+
+// fallbackWriter stands between ServeMux's built-in not-found and
+// method-not-allowed replies and the client, replacing their plain-text
+// body with a problem. Other replies (redirects to a cleaned path) pass.
+type fallbackWriter struct {
+	http.ResponseWriter
+	r        *http.Request
+	replaced bool
+}
+
+func (f *fallbackWriter) WriteHeader(code int) {
+	switch code {
+	case http.StatusNotFound:
+		f.replaced = true
+		writeProblem(f.ResponseWriter, f.r, NewProblem(TypeNotFound, "no resource at this path"))
+	case http.StatusMethodNotAllowed:
+		f.replaced = true
+		allow := f.Header().Get("Allow")
+		writeProblem(f.ResponseWriter, f.r, NewProblem(TypeMethodNotAllowed,
+			"this resource allows "+strings.ReplaceAll(allow, ",", " and")))
+	default:
+		f.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (f *fallbackWriter) Write(b []byte) (int, error) {
+	if f.replaced {
+		return len(b), nil
+	}
+	return f.ResponseWriter.Write(b)
+}

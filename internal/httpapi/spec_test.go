@@ -1,0 +1,182 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/sealpost/sealpost/api"
+	"github.com/sealpost/sealpost/internal/auth"
+)
+
+func TestContractLoadsAndValidates(t *testing.T) {
+	t.Parallel()
+	s := contract(t)
+	if s.doc.OpenAPI != "3.1.0" {
+		t.Errorf("openapi = %q, want 3.1.0", s.doc.OpenAPI)
+	}
+	// The JSON form served at /openapi.json is the same contract.
+	raw, err := api.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(raw)
+	if err != nil {
+		t.Fatalf("JSON form does not load: %v", err)
+	}
+	if err := doc.Validate(loader.Context); err != nil {
+		t.Fatalf("JSON form does not validate: %v", err)
+	}
+	if len(doc.Paths.Map()) != len(s.doc.Paths.Map()) {
+		t.Errorf("JSON form has %d paths, YAML %d", len(doc.Paths.Map()), len(s.doc.Paths.Map()))
+	}
+	for _, name := range []string{"oauth2", "apiKey", "basic", "hmac"} {
+		if s.doc.Components.SecuritySchemes[name] == nil {
+			t.Errorf("security scheme %q is not declared", name)
+		}
+	}
+}
+
+// Later RBAC tests are generated from x-sealpost-scope, so every /v1
+// operation must declare a scope the platform knows, and its OAuth 2.0
+// requirement must ask for that scope.
+func TestEveryV1OperationDeclaresItsScope(t *testing.T) {
+	t.Parallel()
+	s := contract(t)
+	known := []string{auth.ScopeAdmin, auth.ScopeAuditRead, auth.ScopeMessagesSend,
+		auth.ScopeMessagesRead, auth.ScopeContactsWrite, auth.ScopeWorkflowsWrite}
+	for path, item := range s.doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			scope, _ := op.Extensions["x-sealpost-scope"].(string)
+			if !strings.HasPrefix(path, "/v1/") {
+				if op.Security == nil || len(*op.Security) != 0 {
+					t.Errorf("%s %s is outside /v1 and must declare security: []", method, path)
+				}
+				continue
+			}
+			if !slices.Contains(known, scope) {
+				t.Errorf("%s %s: x-sealpost-scope %q is not a known scope", method, path, scope)
+				continue
+			}
+			var oauth []string
+			if op.Security != nil {
+				for _, req := range *op.Security {
+					if scopes, ok := req["oauth2"]; ok {
+						oauth = scopes
+					}
+				}
+			}
+			if !slices.Contains(oauth, scope) {
+				t.Errorf("%s %s: oauth2 requirement %v lacks its scope %q", method, path, oauth, scope)
+			}
+		}
+	}
+}
+
+// Every implemented operation's real responses, success and failure,
+// must match the contract.
+func TestResponsesMatchContract(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(o *Options) {
+		o.ReadyChecks = map[string]func(context.Context) error{"store": func(context.Context) error { return nil }}
+	})
+	down := newHarness(t, func(o *Options) {
+		o.ReadyChecks = map[string]func(context.Context) error{
+			"store": func(context.Context) error { return nil },
+			"queue": func(context.Context) error { return errors.New("not started") },
+		}
+	})
+	key := "X-API-Key"
+	cases := []struct {
+		name    string
+		h       *harness
+		target  string
+		headers []string
+		status  int
+	}{
+		{"liveness", h, "/healthz", nil, http.StatusOK},
+		{"ready", h, "/readyz", nil, http.StatusOK},
+		{"not ready", down, "/readyz", nil, http.StatusServiceUnavailable},
+		{"a page with a next cursor", h, "/v1/audit-events", []string{key, keyAuditor}, http.StatusOK},
+		{"the last page", h, "/v1/audit-events?cursor=" + cursorLast, []string{key, keyAuditor}, http.StatusOK},
+		{"every filter", h, "/v1/audit-events?since=2026-01-01T00:00:00Z&until=2026-12-31T00:00:00%2B01:00&action=client.create&actor_id=usr-1&limit=500", []string{key, keyAuditor}, http.StatusOK},
+		{"limit out of range", h, "/v1/audit-events?limit=501", []string{key, keyAuditor}, http.StatusBadRequest},
+		{"since not a date-time", h, "/v1/audit-events?since=yesterday", []string{key, keyAuditor}, http.StatusBadRequest},
+		{"unknown parameter", h, "/v1/audit-events?account_id=acct-2", []string{key, keyAuditor}, http.StatusBadRequest},
+		{"bad cursor", h, "/v1/audit-events?cursor=" + cursorBad, []string{key, keyAuditor}, http.StatusBadRequest},
+		{"credential in the URL", h, "/v1/audit-events?access_token=abc", []string{key, keyAuditor}, http.StatusBadRequest},
+		{"no credential", h, "/v1/audit-events", nil, http.StatusUnauthorized},
+		{"wrong credential", h, "/v1/audit-events", []string{key, keyWrong}, http.StatusUnauthorized},
+		{"scope missing", h, "/v1/audit-events", []string{key, keySender}, http.StatusForbidden},
+		{"reader fails", h, "/v1/audit-events?cursor=" + cursorFail, []string{key, keyAuditor}, http.StatusInternalServerError},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			res := tc.h.do(t, http.MethodGet, tc.target, nil, tc.headers...)
+			if res.status != tc.status {
+				t.Fatalf("status %d, want %d; body %s", res.status, tc.status, res.body)
+			}
+			contract(t).validate(t, res)
+			if res.status >= 400 && !strings.HasPrefix(tc.target, "/readyz") {
+				res.problem(t)
+			}
+		})
+	}
+}
+
+// The response check must fail responses that break the contract, or the
+// test above proves nothing.
+func TestContractCheckRefusesNonConformingResponses(t *testing.T) {
+	t.Parallel()
+	req, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1/v1/audit-events", nil)
+	good := http.Header{"Content-Type": {"application/json"}, "X-Request-Id": {"abc"}}
+	cases := []struct {
+		name   string
+		status int
+		header http.Header
+		body   string
+	}{
+		{"undocumented status", http.StatusTeapot, good, `{}`},
+		{"missing required field", http.StatusOK, good, `{"data":[]}`},
+		{"event of the wrong shape", http.StatusOK, good, `{"data":[{"id":1}],"next_cursor":null}`},
+		{"missing X-Request-Id", http.StatusOK, http.Header{"Content-Type": {"application/json"}}, `{"data":[],"next_cursor":null}`},
+		{"problem without request_id", http.StatusForbidden,
+			http.Header{"Content-Type": {"application/problem+json"}, "X-Request-Id": {"abc"}},
+			`{"type":"urn:sealpost:problem:forbidden","title":"Forbidden","status":403}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := contract(t).check(response{req: req, status: tc.status, header: tc.header, body: []byte(tc.body)})
+			if err == nil {
+				t.Error("accepted")
+			}
+		})
+	}
+	ok := response{req: req, status: http.StatusOK, header: good, body: []byte(`{"data":[],"next_cursor":null}`)}
+	if err := contract(t).check(ok); err != nil {
+		t.Errorf("conforming response refused: %v", err)
+	}
+}
+
+// The contract must describe what the handler accepts: a date-time with
+// fractional seconds and an offset is valid in both.
+func TestContractDateTimeAgreesWithHandler(t *testing.T) {
+	t.Parallel()
+	q, p := parseAuditQuery("since=2026-01-02T03:04:05.123456789-05:00")
+	if p != nil {
+		t.Fatalf("valid date-time refused: %v", p)
+	}
+	want := time.Date(2026, 1, 2, 8, 4, 5, 123456789, time.UTC)
+	if !q.Since.Equal(want) {
+		t.Errorf("since = %v, want %v", q.Since, want)
+	}
+}
