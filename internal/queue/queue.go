@@ -140,10 +140,11 @@ func (o Options) withDefaults() (Options, error) {
 // then Start it; Insert and InsertTx may be called before Start (the jobs
 // wait in the database). It is safe for concurrent use.
 type Queue struct {
-	store   *store.Store
-	opts    Options
-	workers *river.Workers
-	metrics *metrics
+	store    *store.Store
+	opts     Options
+	workers  *river.Workers
+	periodic []*river.PeriodicJob
+	metrics  *metrics
 
 	// eng is built from the registered workers on the first Insert or
 	// Start; from then on the set of workers is fixed.
@@ -197,6 +198,25 @@ func AddWorker[T river.JobArgs](q *Queue, w river.Worker[T]) error {
 	return nil
 }
 
+// AddPeriodic registers a job that the elected leader node inserts every
+// interval (and once at start when runOnStart), so a cluster runs it once
+// per interval, not once per node. Like workers, periodic jobs must be
+// added before the first Insert or Start.
+func (q *Queue) AddPeriodic(every time.Duration, args func() river.JobArgs, runOnStart bool) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.eng.Load() != nil {
+		return fmt.Errorf("queue: add periodic job: must be added before the first Insert or Start")
+	}
+	if every <= 0 {
+		return fmt.Errorf("queue: add periodic job: interval must be positive")
+	}
+	q.periodic = append(q.periodic, river.NewPeriodicJob(river.PeriodicInterval(every),
+		func() (river.JobArgs, *river.InsertOpts) { return args(), nil },
+		&river.PeriodicJobOpts{RunOnStart: runOnStart}))
+	return nil
+}
+
 // engine returns the River client, building it on first use.
 func (q *Queue) engine() (engine, error) {
 	if ref := q.eng.Load(); ref != nil {
@@ -228,6 +248,7 @@ func (q *Queue) riverConfig() *river.Config {
 		Logger:            q.opts.Logger,
 		Queues:            queues,
 		Workers:           q.workers,
+		PeriodicJobs:      q.periodic,
 	}
 }
 

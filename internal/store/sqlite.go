@@ -62,6 +62,8 @@ func sqliteDSN(path string, busy time.Duration, readOnly bool) string {
 	} else {
 		q.Add("_pragma", "journal_mode(WAL)")
 		q.Add("_pragma", "synchronous(FULL)")
+		// Zero freed pages so deleted PHI and destroyed keys leave the file.
+		q.Add("_pragma", "secure_delete(1)")
 		q.Set("_txlock", "immediate")
 	}
 	return "file:" + path + "?" + q.Encode()

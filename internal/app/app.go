@@ -1,0 +1,203 @@
+// Package app is Sealpost's composition root: it builds every component
+// from the configuration, passes dependencies explicitly, and runs the
+// server until its context ends, then drains. No other package reads
+// configuration or constructs another package's components.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
+
+	"github.com/sealpost/sealpost/internal/account"
+	"github.com/sealpost/sealpost/internal/audit"
+	"github.com/sealpost/sealpost/internal/auth"
+	"github.com/sealpost/sealpost/internal/config"
+	"github.com/sealpost/sealpost/internal/queue"
+	"github.com/sealpost/sealpost/internal/store"
+	"github.com/sealpost/sealpost/internal/vault"
+)
+
+// App holds the running components.
+type App struct {
+	Config   config.Config
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	Store    *store.Store
+	Vault    *vault.Vault
+	Audit    *audit.Log
+	Accounts *account.Store
+	Queue    *queue.Queue
+	Auth     *auth.Authenticator
+}
+
+// NewLogger returns the JSON (or text) slog logger the config asks for.
+func NewLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// OpenStore opens the configured database and applies pending migrations
+// (ours, then River's). progress, when set, receives one line per step.
+func OpenStore(ctx context.Context, cfg config.Config, progress func(string)) (*store.Store, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir %s: %w", cfg.DataDir, err)
+	}
+	s, err := store.Open(ctx, cfg.DatabaseURL(), store.Options{
+		MaxConns:      cfg.Database.MaxConns,
+		SQLiteReaders: cfg.Database.SQLiteReaders,
+		BusyTimeout:   cfg.Database.BusyTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	say := func(format string, args ...any) {
+		if progress != nil {
+			progress(fmt.Sprintf(format, args...))
+		}
+	}
+	_, err = s.Migrate(ctx, store.MigrateOptions{Progress: func(m store.Migration, took time.Duration) {
+		say("applied migration %04d_%s (%s)", m.Version, m.Name, took)
+	}})
+	if err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	if err := queue.Migrate(ctx, s, func(v int) { say("applied job queue migration %d", v) }); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("migrate job queue: %w", err)
+	}
+	return s, nil
+}
+
+// Open builds every component over an open, migrated store.
+func Open(ctx context.Context, cfg config.Config, logger *slog.Logger) (*App, error) {
+	s, err := OpenStore(ctx, cfg, func(line string) { logger.Info(line) })
+	if err != nil {
+		return nil, err
+	}
+	a, err := build(ctx, cfg, logger, s)
+	if err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store.Store) (*App, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newStoreCollector(s))
+
+	master, err := openMasterKey(ctx, cfg, s)
+	if err != nil {
+		return nil, err
+	}
+	accounts := account.NewStore(s)
+	q, err := queue.New(s, queue.Options{
+		Logger:       logger.With("component", "queue"),
+		Registerer:   reg,
+		MaxWorkers:   cfg.Queue.MaxWorkers,
+		PollInterval: cfg.Queue.PollInterval,
+		JobTimeout:   cfg.Queue.JobTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	auditLog := audit.New(s, audit.Options{})
+	if err := registerJobs(q, auditLog, logger, reg); err != nil {
+		return nil, err
+	}
+	return &App{
+		Config:   cfg,
+		Logger:   logger,
+		Registry: reg,
+		Store:    s,
+		Vault:    vault.New(s, master, vault.Options{}),
+		Audit:    auditLog,
+		Accounts: accounts,
+		Queue:    q,
+		Auth:     &auth.Authenticator{Clients: accounts},
+	}, nil
+}
+
+// openMasterKey loads the master key file, creating it only while the
+// store holds no wrapped account keys: a missing key with existing data
+// means the data is unreadable, which must stop the start, not be papered
+// over with a fresh key.
+func openMasterKey(ctx context.Context, cfg config.Config, s *store.Store) (vault.MasterKey, error) {
+	has, err := vault.HasAccountKeys(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	path := cfg.MasterKeyFile()
+	mk, err := vault.LoadOrCreateFileMasterKey(path, !has)
+	if errors.Is(err, vault.ErrMasterKeyMissing) {
+		return nil, fmt.Errorf("master key file %s is missing but the database holds encrypted account keys; restore the key file (vault.master_key_file) from backup: %w", path, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("master key %s: %w", path, err)
+	}
+	return mk, nil
+}
+
+// Bootstrap creates the first account when the store is empty and prints
+// its credentials once to out, also writing them to a 0600 file in the
+// data directory so they are not lost with the terminal.
+func (a *App) Bootstrap(ctx context.Context, out io.Writer, force bool) (bool, error) {
+	creds, created, err := account.Bootstrap(ctx, a.Store, a.Accounts, a.Audit, account.BootstrapOptions{
+		AccountName: a.Config.Bootstrap.AccountName,
+		OwnerEmail:  a.Config.Bootstrap.OwnerEmail,
+		Force:       force,
+	})
+	if err != nil || !created {
+		return false, err
+	}
+	// Every account gets its data key at birth, so a lost master key is
+	// noticed at the next start rather than at the first sealed message.
+	if err := a.Vault.EnsureAccountKey(ctx, creds.AccountID); err != nil {
+		return true, fmt.Errorf("create account data key: %w", err)
+	}
+	path := filepath.Join(a.Config.DataDir, "bootstrap-credentials-"+creds.AccountID+".txt")
+	var b strings.Builder
+	_, _ = creds.WriteTo(&b)
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		return true, fmt.Errorf("save bootstrap credentials: %w", err)
+	}
+	fmt.Fprintf(out, "\nSealpost bootstrap: first account created. These secrets are shown once;\na copy is in %s (mode 0600): move it somewhere safe.\n\n%s\n", path, b.String())
+	return true, nil
+}
+
+// Close releases the store.
+func (a *App) Close() error { return a.Store.Close() }
+
+// auditVerifyInterval is how often the leader verifies every audit chain.
+const auditVerifyInterval = 24 * time.Hour
+
+// registerJobs adds every worker and periodic job; they must all be known
+// before the queue starts.
+func registerJobs(q *queue.Queue, log *audit.Log, logger *slog.Logger, reg prometheus.Registerer) error {
+	verifier, err := audit.NewVerifyWorker(log, logger.With("component", "audit"), reg)
+	if err != nil {
+		return err
+	}
+	if err := queue.AddWorker(q, verifier); err != nil {
+		return err
+	}
+	return q.AddPeriodic(auditVerifyInterval, func() river.JobArgs { return audit.VerifyArgs{} }, true)
+}

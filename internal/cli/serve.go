@@ -1,0 +1,122 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sealpost/sealpost/internal/app"
+)
+
+func runServe(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "serve", "serve [--config FILE] [--data-dir DIR] [--http-addr ADDR] [--dev-tls]")
+	var cf configFlags
+	cf.register(fs)
+	addr := fs.String("http-addr", "", "listen address (http.addr); default 127.0.0.1:8080")
+	devTLS := fs.Bool("dev-tls", false, "serve HTTPS with a self-signed certificate kept in the data dir (http.tls.dev)")
+	noBootstrap := fs.Bool("no-bootstrap", false, "do not create the first account when the store is empty")
+	if err := parse(env, fs, args); err != nil {
+		return err
+	}
+	extra := map[string]string{}
+	if *addr != "" {
+		extra["http.addr"] = *addr
+	}
+	if *devTLS {
+		extra["http.tls.dev"] = "true"
+	}
+	cfg, err := cf.load(env, extra)
+	if err != nil {
+		return err
+	}
+	logger := app.NewLogger(cfg, env.Stderr)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := app.Open(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if !*noBootstrap {
+		if _, err := a.Bootstrap(ctx, env.Stdout, false); err != nil {
+			return err
+		}
+	}
+	return a.Serve(ctx, func(bound string) {
+		scheme := "http"
+		if cfg.HTTP.TLS.Dev || cfg.HTTP.TLS.CertFile != "" {
+			scheme = "https"
+		}
+		fmt.Fprintf(env.Stdout, "Sealpost is up: %s://%s  (API docs at /docs, health at /healthz)\n", scheme, bound)
+	})
+}
+
+func runMigrate(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "migrate", "migrate [--config FILE] [--data-dir DIR] [--database-url URL]")
+	var cf configFlags
+	cf.register(fs)
+	if err := parse(env, fs, args); err != nil {
+		return err
+	}
+	cfg, err := cf.load(env, nil)
+	if err != nil {
+		return err
+	}
+	s, err := app.OpenStore(ctx, cfg, func(line string) { fmt.Fprintln(env.Stdout, line) })
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	cur, latest, err := s.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "database (%s) at schema version %d of %d: up to date\n", s.Dialect(), cur, latest)
+	return nil
+}
+
+func runAdmin(ctx context.Context, env Env, args []string) error {
+	if len(args) == 0 || args[0] != "bootstrap" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(env.Stdout, "Usage: sealpost admin bootstrap [flags]\n\nSubcommands:\n  bootstrap  create the first account, owner user and API client; prints them once")
+			return nil
+		}
+		fmt.Fprintln(env.Stderr, "Usage: sealpost admin bootstrap [flags]")
+		return errUsage
+	}
+	fs := newFlagSet(env, "admin bootstrap", "admin bootstrap [--config FILE] [--data-dir DIR] [--force] [--account-name NAME] [--owner-email EMAIL]")
+	var cf configFlags
+	cf.register(fs)
+	force := fs.Bool("force", false, "create another account even when accounts exist")
+	name := fs.String("account-name", "", "account name (bootstrap.account_name)")
+	email := fs.String("owner-email", "", "owner email (bootstrap.owner_email)")
+	if err := parse(env, fs, args[1:]); err != nil {
+		return err
+	}
+	extra := map[string]string{}
+	if *name != "" {
+		extra["bootstrap.account_name"] = *name
+	}
+	if *email != "" {
+		extra["bootstrap.owner_email"] = *email
+	}
+	cfg, err := cf.load(env, extra)
+	if err != nil {
+		return err
+	}
+	a, err := app.Open(ctx, cfg, app.NewLogger(cfg, env.Stderr))
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	created, err := a.Bootstrap(ctx, env.Stdout, *force)
+	if err != nil {
+		return err
+	}
+	if !created {
+		fmt.Fprintln(env.Stdout, "an account already exists: nothing to do (use --force to create another)")
+	}
+	return nil
+}
