@@ -320,3 +320,36 @@ func TestVerifyFindsTheFirstBrokenLink(t *testing.T) {
 		})
 	}
 }
+
+func TestAppendBatchInterleavesAccountsAndChunks(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		log := audit.New(s, audit.Options{})
+		seed(t, log, "acct-a", 2)
+		var batch []audit.Event
+		for i := range 1203 { // crosses the 500-row insert chunks
+			batch = append(batch, event([]string{"acct-a", "acct-b", "acct-c"}[i%3], "message.sent", i))
+		}
+		out, err := log.AppendBatch(ctx, batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out[0].Seq != 3 || out[1].Seq != 1 || out[len(out)-1].Seq != 401 {
+			t.Fatalf("seqs %d %d %d", out[0].Seq, out[1].Seq, out[len(out)-1].Seq)
+		}
+		for _, acct := range []string{"acct-a", "acct-b", "acct-c"} {
+			if r := verify(t, log, acct); !r.OK() {
+				t.Fatalf("%s: %s", acct, r)
+			}
+		}
+		// One invalid event refuses the whole batch.
+		bad := append([]audit.Event{event("acct-a", "message.sent", 1)}, audit.Event{Action: "x"})
+		if _, err := log.AppendBatch(ctx, bad); !errors.Is(err, audit.ErrInvalid) {
+			t.Fatalf("got %v", err)
+		}
+		if r := verify(t, log, "acct-a"); r.Events != 403 {
+			t.Fatalf("refused batch left events: %s", r)
+		}
+	})
+}
