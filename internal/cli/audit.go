@@ -14,13 +14,8 @@ import (
 var errChainBroken = errors.New("audit chain verification failed")
 
 func runAudit(ctx context.Context, env Env, args []string) error {
-	if len(args) == 0 || args[0] != "verify" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(env.Stdout, "Usage: sealpost audit verify [--account ID] [flags]\n\nSubcommands:\n  verify  walk the audit hash chains and report the first broken link")
-			return nil
-		}
-		fmt.Fprintln(env.Stderr, "Usage: sealpost audit verify [--account ID] [flags]")
-		return errUsage
+	if err := subcommand(env, args, "verify", "Usage: sealpost audit verify [--account ID] [flags]\n\nSubcommands:\n  verify  walk the audit hash chains and report the first broken link"); err != nil {
+		return err
 	}
 	fs := newFlagSet(env, "audit verify", "audit verify [--account ID] [--config FILE] [--data-dir DIR]")
 	var cf configFlags

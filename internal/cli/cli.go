@@ -172,6 +172,22 @@ func newFlagSet(env Env, name, synopsis string) *flag.FlagSet {
 	return fs
 }
 
+// subcommand checks that args start with verb, the one subcommand of a
+// command group. "--help" prints help and ends the command successfully
+// (flag.ErrHelp); anything else prints the usage line and fails.
+func subcommand(env Env, args []string, verb, help string) error {
+	if len(args) > 0 && args[0] == verb {
+		return nil
+	}
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprintln(env.Stdout, help)
+		return flag.ErrHelp
+	}
+	usage, _, _ := strings.Cut(help, "\n")
+	fmt.Fprintln(env.Stderr, usage)
+	return errUsage
+}
+
 // parse parses args; --help prints usage to stdout and returns flag.ErrHelp.
 func parse(env Env, fs *flag.FlagSet, args []string) error {
 	for _, a := range args {

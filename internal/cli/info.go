@@ -2,19 +2,13 @@ package cli
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/sealpost/sealpost/internal/buildinfo"
 )
 
 func runConfig(ctx context.Context, env Env, args []string) error {
-	if len(args) == 0 || args[0] != "print" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(env.Stdout, "Usage: sealpost config print [--config FILE] [--data-dir DIR] [--set key=value]\n\nPrints the effective configuration (defaults < file < SEALPOST_* env < flags) with secrets redacted.")
-			return nil
-		}
-		fmt.Fprintln(env.Stderr, "Usage: sealpost config print [flags]")
-		return errUsage
+	if err := subcommand(env, args, "print", "Usage: sealpost config print [--config FILE] [--data-dir DIR] [--set key=value]\n\nPrints the effective configuration (defaults < file < SEALPOST_* env < flags) with secrets redacted."); err != nil {
+		return err
 	}
 	fs := newFlagSet(env, "config print", "config print [--config FILE] [--data-dir DIR] [--set key=value]")
 	var cf configFlags

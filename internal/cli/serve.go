@@ -78,13 +78,8 @@ func runMigrate(ctx context.Context, env Env, args []string) error {
 }
 
 func runAdmin(ctx context.Context, env Env, args []string) error {
-	if len(args) == 0 || args[0] != "bootstrap" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(env.Stdout, "Usage: sealpost admin bootstrap [flags]\n\nSubcommands:\n  bootstrap  create the first account, owner user and API client; prints them once")
-			return nil
-		}
-		fmt.Fprintln(env.Stderr, "Usage: sealpost admin bootstrap [flags]")
-		return errUsage
+	if err := subcommand(env, args, "bootstrap", "Usage: sealpost admin bootstrap [flags]\n\nSubcommands:\n  bootstrap  create the first account, owner user and API client; prints them once"); err != nil {
+		return err
 	}
 	fs := newFlagSet(env, "admin bootstrap", "admin bootstrap [--config FILE] [--data-dir DIR] [--force] [--account-name NAME] [--owner-email EMAIL]")
 	var cf configFlags
