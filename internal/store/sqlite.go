@@ -79,7 +79,7 @@ type sqlExecer interface {
 type sqlQuerier struct{ db sqlExecer }
 
 func (q sqlQuerier) Exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := q.db.ExecContext(ctx, query, args...)
+	res, err := q.db.ExecContext(ctx, rebindSQLite(query), args...)
 	if err != nil {
 		return 0, mapError(err)
 	}
@@ -91,7 +91,7 @@ func (q sqlQuerier) Exec(ctx context.Context, query string, args ...any) (int64,
 }
 
 func (q sqlQuerier) Query(ctx context.Context, query string, args ...any) (Rows, error) {
-	rows, err := q.db.QueryContext(ctx, query, args...)
+	rows, err := q.db.QueryContext(ctx, rebindSQLite(query), args...)
 	if err != nil {
 		return nil, mapError(err)
 	}
@@ -99,7 +99,7 @@ func (q sqlQuerier) Query(ctx context.Context, query string, args ...any) (Rows,
 }
 
 func (q sqlQuerier) QueryRow(ctx context.Context, query string, args ...any) Row {
-	return sqlRow{q.db.QueryRowContext(ctx, query, args...)}
+	return sqlRow{q.db.QueryRowContext(ctx, rebindSQLite(query), args...)}
 }
 
 type sqlRows struct{ *sql.Rows }
