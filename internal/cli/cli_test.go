@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sealpost/sealpost/api/apitest"
 	"github.com/sealpost/sealpost/internal/cli"
 )
 
@@ -126,6 +127,12 @@ func TestServeBootstrapsOnceAndServesTheAPI(t *testing.T) {
 		t.Fatalf("credentials file mode %v", st.Mode().Perm())
 	}
 
+	contract, err := apitest.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// get fetches path and checks any answer of a documented operation
+	// against the published contract: the real server, real data.
 	get := func(path string, key string) (*http.Response, []byte) {
 		req, _ := http.NewRequest("GET", base+path, nil)
 		if key != "" {
@@ -137,6 +144,11 @@ func TestServeBootstrapsOnceAndServesTheAPI(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		body, _ := io.ReadAll(resp.Body)
+		if path == "/healthz" || path == "/readyz" || strings.HasPrefix(path, "/v1/") {
+			if err := contract.Check(req, resp.StatusCode, resp.Header, body); err != nil {
+				t.Errorf("GET %s -> %d breaks the contract: %v", path, resp.StatusCode, err)
+			}
+		}
 		return resp, body
 	}
 	for _, p := range []string{"/healthz", "/readyz", "/metrics", "/openapi.yaml", "/openapi.json", "/docs"} {
@@ -167,6 +179,35 @@ func TestServeBootstrapsOnceAndServesTheAPI(t *testing.T) {
 	}
 	if got := strings.Join(actions, ","); got != "account.created,user.created,client.created" {
 		t.Fatalf("bootstrap audit trail: %s", got)
+	}
+	// Cursor pagination over the real store, each page checked against the contract.
+	key := creds["client_id"] + ":" + creds["client_secret"]
+	var paged []string
+	next := "/v1/audit-events?limit=2"
+	for next != "" {
+		resp, body := get(next, key)
+		var p struct {
+			Data []struct {
+				Action string `json:"action"`
+			} `json:"data"`
+			NextCursor *string `json:"next_cursor"`
+		}
+		if resp.StatusCode != 200 || json.Unmarshal(body, &p) != nil {
+			t.Fatalf("page %s: %d %s", next, resp.StatusCode, body)
+		}
+		for _, e := range p.Data {
+			paged = append(paged, e.Action)
+		}
+		next = ""
+		if p.NextCursor != nil {
+			next = "/v1/audit-events?limit=2&cursor=" + *p.NextCursor
+		}
+	}
+	if strings.Join(paged, ",") != strings.Join(actions, ",") {
+		t.Fatalf("paged listing %v, want %v", paged, actions)
+	}
+	if resp, _ := get("/v1/audit-events?cursor=garbage", key); resp.StatusCode != 400 {
+		t.Fatalf("bad cursor: %d", resp.StatusCode)
 	}
 	if strings.Contains(string(body), creds["client_secret"]) || strings.Contains(string(body), creds["owner_password"]) {
 		t.Fatal("audit events leak a secret")

@@ -18,8 +18,8 @@ import (
 func TestContractLoadsAndValidates(t *testing.T) {
 	t.Parallel()
 	s := contract(t)
-	if s.doc.OpenAPI != "3.1.0" {
-		t.Errorf("openapi = %q, want 3.1.0", s.doc.OpenAPI)
+	if s.Doc.OpenAPI != "3.1.0" {
+		t.Errorf("openapi = %q, want 3.1.0", s.Doc.OpenAPI)
 	}
 	// The JSON form served at /openapi.json is the same contract.
 	raw, err := api.JSON()
@@ -34,11 +34,11 @@ func TestContractLoadsAndValidates(t *testing.T) {
 	if err := doc.Validate(loader.Context); err != nil {
 		t.Fatalf("JSON form does not validate: %v", err)
 	}
-	if len(doc.Paths.Map()) != len(s.doc.Paths.Map()) {
-		t.Errorf("JSON form has %d paths, YAML %d", len(doc.Paths.Map()), len(s.doc.Paths.Map()))
+	if len(doc.Paths.Map()) != len(s.Doc.Paths.Map()) {
+		t.Errorf("JSON form has %d paths, YAML %d", len(doc.Paths.Map()), len(s.Doc.Paths.Map()))
 	}
 	for _, name := range []string{"oauth2", "apiKey", "basic", "hmac"} {
-		if s.doc.Components.SecuritySchemes[name] == nil {
+		if s.Doc.Components.SecuritySchemes[name] == nil {
 			t.Errorf("security scheme %q is not declared", name)
 		}
 	}
@@ -52,7 +52,7 @@ func TestEveryV1OperationDeclaresItsScope(t *testing.T) {
 	s := contract(t)
 	known := []string{auth.ScopeAdmin, auth.ScopeAuditRead, auth.ScopeMessagesSend,
 		auth.ScopeMessagesRead, auth.ScopeContactsWrite, auth.ScopeWorkflowsWrite}
-	for path, item := range s.doc.Paths.Map() {
+	for path, item := range s.Doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			scope, _ := op.Extensions["x-sealpost-scope"].(string)
 			if !strings.HasPrefix(path, "/v1/") {
@@ -124,7 +124,7 @@ func TestResponsesMatchContract(t *testing.T) {
 			if res.status != tc.status {
 				t.Fatalf("status %d, want %d; body %s", res.status, tc.status, res.body)
 			}
-			contract(t).validate(t, res)
+			validateContract(t, contract(t), res)
 			if res.status >= 400 && !strings.HasPrefix(tc.target, "/readyz") {
 				res.problem(t)
 			}
@@ -155,14 +155,13 @@ func TestContractCheckRefusesNonConformingResponses(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := contract(t).check(response{req: req, status: tc.status, header: tc.header, body: []byte(tc.body)})
+			err := contract(t).Check(req, tc.status, tc.header, []byte(tc.body))
 			if err == nil {
 				t.Error("accepted")
 			}
 		})
 	}
-	ok := response{req: req, status: http.StatusOK, header: good, body: []byte(`{"data":[],"next_cursor":null}`)}
-	if err := contract(t).check(ok); err != nil {
+	if err := contract(t).Check(req, http.StatusOK, good, []byte(`{"data":[],"next_cursor":null}`)); err != nil {
 		t.Errorf("conforming response refused: %v", err)
 	}
 }
