@@ -3,6 +3,8 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net"
@@ -312,5 +314,33 @@ func TestVersionPrintsInventory(t *testing.T) {
 	code, out, _ := run(t, nil, "version")
 	if code != 0 || !strings.HasPrefix(out, "sealpost ") {
 		t.Fatalf("exit %d: %q", code, out)
+	}
+}
+
+func TestDevTLSServesHTTPSWithTLS12Minimum(t *testing.T) {
+	dir := t.TempDir()
+	base, _, stop := startServe(t, []string{"SEALPOST_DATA_DIR=" + dir}, "--dev-tls", "--no-bootstrap")
+	defer stop()
+	host := strings.TrimPrefix(base, "http://")
+	pemBytes, err := os.ReadFile(filepath.Join(dir, "dev-tls-cert.pem"))
+	if err != nil {
+		t.Fatalf("dev certificate not in the data dir: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		t.Fatal("dev certificate is not PEM")
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := client.Get("https://" + host + "/healthz")
+	if err != nil {
+		t.Fatalf("https: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Fatalf("status %d, HSTS %q", resp.StatusCode, resp.Header.Get("Strict-Transport-Security"))
+	}
+	old := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS11}}}
+	if _, err := old.Get("https://" + host + "/healthz"); err == nil {
+		t.Fatal("a TLS 1.1 client was served")
 	}
 }
