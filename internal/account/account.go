@@ -151,7 +151,7 @@ func (s *Store) Role(ctx context.Context, q store.Querier, name string) (Role, e
 	if err := q.QueryRow(ctx, "SELECT name, scopes, description FROM roles WHERE name = $1", name).
 		Scan(&r.Name, &scopes, &r.Description); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			return Role{}, fmt.Errorf("%w: unknown role %q", ErrInvalid, name)
+			return Role{}, fmt.Errorf("%w: unknown role", ErrInvalid)
 		}
 		return Role{}, fmt.Errorf("get role %s: %w", name, err)
 	}
@@ -212,7 +212,7 @@ func (s *Store) CreateClient(ctx context.Context, tx store.Tx, accountID, name, 
 	}
 	for _, sc := range scopes {
 		if !slices.Contains(r.Scopes, sc) {
-			return Client{}, fmt.Errorf("%w: scope %q not in role %s", ErrScopeTooWide, sc, role)
+			return Client{}, fmt.Errorf("%w: scope not in role %s", ErrScopeTooWide, role)
 		}
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
@@ -278,4 +278,32 @@ func (s *Store) ClientCredential(ctx context.Context, clientID string) (auth.Cli
 	}
 	c.Scopes, c.Revoked, c.AccountActive = strings.Fields(scopes), revoked != 0, status == StatusActive
 	return c, nil
+}
+
+// clientForUpdate returns an active client of accountID inside tx;
+// ErrNotFound when it is another account's, unknown or revoked.
+func (s *Store) clientForUpdate(ctx context.Context, tx store.Tx, accountID, id string) (Client, error) {
+	var c Client
+	var scopes string
+	var created int64
+	err := tx.QueryRow(ctx, `SELECT id, account_id, name, role, scopes, created_at FROM api_clients
+		WHERE account_id = $1 AND id = $2 AND revoked_at IS NULL`, accountID, id).
+		Scan(&c.ID, &c.AccountID, &c.Name, &c.Role, &scopes, &created)
+	if err != nil {
+		return Client{}, fmt.Errorf("client %s: %w", id, err)
+	}
+	c.Scopes, c.CreatedAt = strings.Fields(scopes), store.FromMicros(created)
+	return c, nil
+}
+
+func (s *Store) setClientSecret(ctx context.Context, tx store.Tx, accountID, id string, hash []byte) error {
+	n, err := tx.Exec(ctx, "UPDATE api_clients SET secret_hash = $1 WHERE account_id = $2 AND id = $3 AND revoked_at IS NULL",
+		hash, accountID, id)
+	if err != nil {
+		return fmt.Errorf("rotate client secret: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("rotate client %s: %w", id, ErrNotFound)
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/sealpost/sealpost/internal/account"
 	"github.com/sealpost/sealpost/internal/httpapi"
 	"github.com/sealpost/sealpost/internal/queue"
 )
@@ -32,6 +33,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		TLS:          tlsConf != nil,
 		Authenticate: a.Auth.Authenticate,
 		Audit:        a.Audit,
+		Clients:      account.NewAdmin(a.Store, a.Accounts, a.Audit),
 		ReadyChecks: map[string]func(context.Context) error{
 			"store":      a.Store.Ping,
 			"migrations": a.checkMigrations,

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/sealpost/sealpost/internal/account"
 	"github.com/sealpost/sealpost/internal/audit"
 	"github.com/sealpost/sealpost/internal/auth"
+	"github.com/sealpost/sealpost/internal/store"
 )
 
 // ProblemType is the stable `type` URI of a kind of problem
@@ -111,6 +113,17 @@ func problemFor(err error) *Problem {
 		return NewProblem(TypePayloadTooLarge, fmt.Sprintf("the request body exceeds %d bytes", tooLarge.Limit))
 	case errors.Is(err, auth.ErrNoCredentials), errors.Is(err, auth.ErrBadCredentials):
 		return NewProblem(TypeUnauthenticated, "a valid credential is required")
+	case errors.Is(err, store.ErrNotFound):
+		// Another account's resource is "not found" too: never confirm it exists.
+		return NewProblem(TypeNotFound, "no such resource in this account")
+	case errors.Is(err, account.ErrEscalation):
+		return NewProblem(TypeForbidden, "a credential cannot be granted scopes the caller does not hold")
+	case errors.Is(err, account.ErrScopeTooWide):
+		return NewProblem(TypeValidation, "scopes must lie within the role's scopes").
+			WithErrors(FieldError{Field: "scopes", Message: "not all within the role"})
+	case errors.Is(err, account.ErrInvalid):
+		// The domain's messages name the rule, never the offending value.
+		return NewProblem(TypeValidation, err.Error())
 	case errors.Is(err, audit.ErrBadCursor):
 		return NewProblem(TypeBadRequest, "the cursor is invalid or expired").
 			WithErrors(FieldError{Field: "cursor", Message: "invalid or expired cursor"})

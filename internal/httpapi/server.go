@@ -60,6 +60,10 @@ type Options struct {
 	// Audit serves GET /v1/audit-events. Nil leaves the route out (404).
 	Audit AuditReader
 
+	// Clients serves /v1/api-clients (create, list, rotate, revoke). Nil
+	// leaves those routes out.
+	Clients ClientAdmin
+
 	// ReadyChecks are run by GET /readyz, concurrently, by name. Nil or
 	// empty means the node is always ready.
 	ReadyChecks map[string]func(context.Context) error
@@ -137,6 +141,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Audit != nil {
 		s.HandleScoped("GET /v1/audit-events", auth.ScopeAuditRead, http.HandlerFunc(s.listAuditEvents))
+	}
+	if opts.Clients != nil {
+		s.clientRoutes()
 	}
 
 	// Outermost first. begin must wrap everything so that the access log
