@@ -13,7 +13,7 @@ const bodyCanary = "PHI-CANARY-7731"
 // echoRoute mounts a JSON-accepting route for the decoding tests; the
 // contract has no such operation yet.
 func echoRoute(s *Server) {
-	s.Handle("POST /v1/echo", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Handle("POST /test/echo", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
 			Name  string `json:"name"`
 			Count int    `json:"count"`
@@ -63,7 +63,7 @@ func TestJSONBodyProblems(t *testing.T) {
 			if tc.contentType != "" {
 				headers = []string{"Content-Type", tc.contentType}
 			}
-			res := h.do(t, http.MethodPost, "/v1/echo", tc.body, headers...)
+			res := h.do(t, http.MethodPost, "/test/echo", tc.body, headers...)
 			if res.status != tc.status {
 				t.Fatalf("status %d, want %d; body %s", res.status, tc.status, res.body)
 			}
@@ -85,7 +85,7 @@ func TestJSONBodyAccepted(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
 	echoRoute(h.srv)
-	res := h.do(t, http.MethodPost, "/v1/echo", strings.NewReader(`{"name":"a","count":2}`+"\n"),
+	res := h.do(t, http.MethodPost, "/test/echo", strings.NewReader(`{"name":"a","count":2}`+"\n"),
 		"Content-Type", "application/json; charset=UTF-8")
 	if res.status != http.StatusOK || strings.TrimSpace(string(res.body)) != `{"name":"a","count":2}` {
 		t.Errorf("got %d %s", res.status, res.body)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -82,6 +83,7 @@ type Server struct {
 	metrics      *metrics
 	tls          bool
 	readyTimeout time.Duration
+	scoped       map[string]string // pattern -> scope
 	handler      http.Handler
 }
 
@@ -101,6 +103,7 @@ func New(opts Options) *Server {
 		opts:         opts,
 		log:          opts.Logger,
 		mux:          http.NewServeMux(),
+		scoped:       map[string]string{},
 		tls:          opts.TLS,
 		readyTimeout: opts.ReadyCheckTimeout,
 	}
@@ -166,6 +169,10 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // or conflicts with a registered one. Routes under /v1 should use
 // HandleScoped.
 func (s *Server) Handle(pattern string, handler http.Handler) {
+	if _, path, _ := strings.Cut(pattern, " "); strings.HasPrefix(path, "/v1/") || strings.HasPrefix(pattern, "/v1/") {
+		// Deny by default: nothing under /v1 is served without a scope.
+		panic(fmt.Sprintf("httpapi: %s is under /v1 and must be registered with HandleScoped", pattern))
+	}
 	s.mux.Handle(pattern, handler)
 }
 
@@ -174,7 +181,17 @@ func (s *Server) Handle(pattern string, handler http.Handler) {
 // handler finds with auth.FromContext. The operation in api/openapi.yaml
 // must declare the same scope as x-sealpost-scope.
 func (s *Server) HandleScoped(pattern, scope string, handler http.Handler) {
+	if scope == "" {
+		panic(fmt.Sprintf("httpapi: %s registered without a scope", pattern))
+	}
 	s.mux.Handle(pattern, s.requireScope(scope, handler))
+	s.scoped[pattern] = scope
+}
+
+// ScopedRoutes returns every pattern registered with HandleScoped and the
+// scope it requires, so tests can hold the routes to the contract.
+func (s *Server) ScopedRoutes() map[string]string {
+	return maps.Clone(s.scoped)
 }
 
 // route dispatches to the mux, recording the matched pattern for the

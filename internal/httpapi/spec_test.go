@@ -12,6 +12,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/sealpost/sealpost/api"
+	"github.com/sealpost/sealpost/internal/account"
 	"github.com/sealpost/sealpost/internal/auth"
 )
 
@@ -178,4 +179,64 @@ func TestContractDateTimeAgreesWithHandler(t *testing.T) {
 	if !q.Since.Equal(want) {
 		t.Errorf("since = %v, want %v", q.Since, want)
 	}
+}
+
+// Deny by default, checked both ways: every scoped route the server
+// registers is an operation of the contract with the same scope, and
+// every /v1 operation of the contract is served. A route added without
+// its contract entry (or with another scope) fails here.
+func TestScopedRoutesAreExactlyTheContractsV1Operations(t *testing.T) {
+	t.Parallel()
+	srv := New(Options{Audit: &fakeAudit{}, Clients: unusedClientAdmin{}})
+	routes := srv.ScopedRoutes()
+	inContract := map[string]string{}
+	for path, item := range contract(t).Doc.Paths.Map() {
+		if !strings.HasPrefix(path, "/v1/") {
+			continue
+		}
+		for method, op := range item.Operations() {
+			scope, _ := op.Extensions["x-sealpost-scope"].(string)
+			inContract[method+" "+path] = scope
+		}
+	}
+	for pattern, scope := range routes {
+		if want, ok := inContract[pattern]; !ok {
+			t.Errorf("route %s is not in api/openapi.yaml", pattern)
+		} else if want != scope {
+			t.Errorf("route %s requires %q, the contract says %q", pattern, scope, want)
+		}
+	}
+	for op := range inContract {
+		if _, ok := routes[op]; !ok {
+			t.Errorf("contract operation %s is not served", op)
+		}
+	}
+}
+
+func TestV1RoutesCannotBeRegisteredWithoutAScope(t *testing.T) {
+	t.Parallel()
+	srv := New(Options{})
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Handle accepted a /v1 route")
+		}
+	}()
+	srv.Handle("GET /v1/anything", http.NotFoundHandler())
+}
+
+// unusedClientAdmin only lets New register the client routes; these
+// tests never call it (the real service is tested end to end in cli).
+type unusedClientAdmin struct{}
+
+func (unusedClientAdmin) CreateClient(context.Context, account.Actor, string, string, []string) (account.NewClient, error) {
+	return account.NewClient{}, errors.New("unused")
+}
+func (unusedClientAdmin) ListClients(context.Context, account.Actor) ([]account.Client, error) {
+	return nil, errors.New("unused")
+}
+func (unusedClientAdmin) RotateClient(context.Context, account.Actor, string) (account.NewClient, error) {
+	return account.NewClient{}, errors.New("unused")
+}
+func (unusedClientAdmin) RevokeClient(context.Context, account.Actor, string) error {
+	return errors.New("unused")
 }
