@@ -60,8 +60,13 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 		SecretMatches(dummyHash, secret)
 		return Principal{}, ErrBadCredentials
 	}
-	if !SecretMatches(cred.SecretHash, secret) || cred.Revoked || !cred.AccountActive {
-		return Principal{}, ErrBadCredentials
+	switch {
+	case !SecretMatches(cred.SecretHash, secret):
+		return Principal{}, &RefusedClient{AccountID: cred.AccountID, ClientID: cred.ID, Reason: "wrong secret"}
+	case cred.Revoked:
+		return Principal{}, &RefusedClient{AccountID: cred.AccountID, ClientID: cred.ID, Reason: "revoked"}
+	case !cred.AccountActive:
+		return Principal{}, &RefusedClient{AccountID: cred.AccountID, ClientID: cred.ID, Reason: "account inactive"}
 	}
 	return Principal{
 		AccountID: cred.AccountID,

@@ -191,6 +191,17 @@ func TestClientCredentialLifecycle(t *testing.T) {
 	if len(want) != 0 {
 		t.Errorf("audit lacks %v", want)
 	}
+	// Refusals are audited too: the sender's denied scope, the rotated-out
+	// and the revoked secret.
+	refusals := map[string]int{}
+	for _, e := range page.Data {
+		if e.ActorID == ehr.ID {
+			refusals[e.Action]++
+		}
+	}
+	if refusals["auth.denied"] != 3 || refusals["auth.failed"] != 2 {
+		t.Errorf("refusals audited: %v, want 3 auth.denied (two scopes before rotation, one after) and 2 auth.failed (rotated-out, revoked)", refusals)
+	}
 	if strings.Contains(string(events), rotated.Secret) || strings.Contains(string(events), ehr.Secret) {
 		t.Error("audit log holds a secret")
 	}

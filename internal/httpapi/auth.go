@@ -26,7 +26,13 @@ func (s *Server) requireScope(scope string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := s.authenticate(r)
 		switch {
-		case errors.Is(err, auth.ErrNoCredentials), errors.Is(err, auth.ErrBadCredentials), errors.Is(err, errNoAuthenticator):
+		case errors.Is(err, auth.ErrBadCredentials):
+			if s.opts.Refused != nil {
+				s.opts.Refused.AuthenticationFailed(r, err)
+			}
+			writeProblem(w, r, NewProblem(TypeUnauthenticated, "a valid credential is required"))
+			return
+		case errors.Is(err, auth.ErrNoCredentials), errors.Is(err, errNoAuthenticator):
 			writeProblem(w, r, NewProblem(TypeUnauthenticated, "a valid credential is required"))
 			return
 		case err != nil:
@@ -34,11 +40,23 @@ func (s *Server) requireScope(scope string, next http.Handler) http.Handler {
 			return
 		}
 		if p.AccountID == "" || !p.Has(scope) {
+			if s.opts.Refused != nil {
+				s.opts.Refused.PermissionDenied(r, p, scope)
+			}
 			writeProblem(w, r, NewProblem(TypeForbidden, "this credential lacks the scope "+scope))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
 	})
+}
+
+// RefusalRecorder is told of refused requests, to audit them. Its methods
+// run on the request path and must not fail the request.
+type RefusalRecorder interface {
+	// AuthenticationFailed: a credential was presented and refused.
+	AuthenticationFailed(r *http.Request, err error)
+	// PermissionDenied: an authenticated principal lacked scope.
+	PermissionDenied(r *http.Request, p auth.Principal, scope string)
 }
 
 func (s *Server) authenticate(r *http.Request) (auth.Principal, error) {

@@ -61,6 +61,10 @@ type Options struct {
 	// Audit serves GET /v1/audit-events. Nil leaves the route out (404).
 	Audit AuditReader
 
+	// Refused is told of every refused credential and denied scope, for
+	// the audit log. Nil records nothing.
+	Refused RefusalRecorder
+
 	// Clients serves /v1/api-clients (create, list, rotate, revoke). Nil
 	// leaves those routes out.
 	Clients ClientAdmin
