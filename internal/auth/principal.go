@@ -56,3 +56,8 @@ func FromContext(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(principalKey{}).(Principal)
 	return p, ok
 }
+
+// AllScopes returns every scope the platform knows.
+func AllScopes() []string {
+	return []string{ScopeAdmin, ScopeAuditRead, ScopeMessagesSend, ScopeMessagesRead, ScopeContactsWrite, ScopeWorkflowsWrite}
+}

@@ -206,3 +206,61 @@ func TestClientCredentialLifecycle(t *testing.T) {
 		t.Error("audit log holds a secret")
 	}
 }
+
+func TestAdminClientsCommands(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	env := []string{"SEALPOST_DATA_DIR=" + dir}
+	code, out, errOut := run(t, env, "admin", "bootstrap")
+	if code != 0 {
+		t.Fatalf("bootstrap: %s", errOut)
+	}
+	acct := parseCreds(out)["account_id"]
+
+	code, out, errOut = run(t, env, "admin", "clients", "create", "--account", acct, "--name", "lab feed", "--role", "sender")
+	created := parseCreds(out)
+	if code != 0 || created["client_id"] == "" || created["client_secret"] == "" {
+		t.Fatalf("create: %d %s %s", code, out, errOut)
+	}
+	code, out, _ = run(t, env, "admin", "clients", "list", "--account", acct)
+	if code != 0 || !strings.Contains(out, created["client_id"]) || strings.Contains(out, created["client_secret"]) {
+		t.Fatalf("list: %d %s", code, out)
+	}
+	code, out, _ = run(t, env, "admin", "clients", "rotate", "--account", acct, "--client", created["client_id"])
+	if code != 0 || parseCreds(out)["client_secret"] == "" || parseCreds(out)["client_secret"] == created["client_secret"] {
+		t.Fatalf("rotate: %d %s", code, out)
+	}
+	if code, _, errOut := run(t, env, "admin", "clients", "revoke", "--account", acct, "--client", created["client_id"]); code != 0 {
+		t.Fatalf("revoke: %s", errOut)
+	}
+	code, out, _ = run(t, env, "admin", "clients", "list", "--account", acct)
+	revokedShown := false
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, created["client_id"]) {
+			revokedShown = !strings.HasSuffix(strings.TrimSpace(line), " -")
+		}
+	}
+	if code != 0 || !revokedShown {
+		t.Fatalf("list after revoke does not show the revocation time:\n%s", out)
+	}
+
+	failures := []struct {
+		name string
+		args []string
+	}{
+		{"unknown role", []string{"create", "--account", acct, "--name", "x", "--role", "root"}},
+		{"unknown account", []string{"list", "--account", "no-such-account"}},
+		{"missing account", []string{"list"}},
+		{"rotate without client", []string{"rotate", "--account", acct}},
+		{"rotate revoked", []string{"rotate", "--account", acct, "--client", created["client_id"]}},
+		{"unknown verb", []string{"frobnicate"}},
+	}
+	for _, f := range failures {
+		if code, _, _ := run(t, env, append([]string{"admin", "clients"}, f.args...)...); code == 0 {
+			t.Errorf("%s: exit 0", f.name)
+		}
+	}
+	if code, out, errOut := run(t, env, "audit", "verify", "--account", acct); code != 0 || !strings.Contains(out, "OK, 6 events") {
+		t.Fatalf("audit after CLI changes: %d %s %s", code, out, errOut)
+	}
+}
