@@ -297,8 +297,10 @@ func (s *Store) clientForUpdate(ctx context.Context, tx store.Tx, accountID, id 
 }
 
 func (s *Store) setClientSecret(ctx context.Context, tx store.Tx, accountID, id string, hash []byte) error {
-	n, err := tx.Exec(ctx, "UPDATE api_clients SET secret_hash = $1 WHERE account_id = $2 AND id = $3 AND revoked_at IS NULL",
-		hash, accountID, id)
+	// secret_rotated_at ends every HMAC session opened with the old secret.
+	n, err := tx.Exec(ctx, `UPDATE api_clients SET secret_hash = $1, secret_rotated_at = $2
+		WHERE account_id = $3 AND id = $4 AND revoked_at IS NULL`,
+		hash, store.Micros(s.now()), accountID, id)
 	if err != nil {
 		return fmt.Errorf("rotate client secret: %w", err)
 	}

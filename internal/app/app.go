@@ -24,6 +24,7 @@ import (
 	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/config"
 	"github.com/sealpost/sealpost/internal/queue"
+	"github.com/sealpost/sealpost/internal/session"
 	"github.com/sealpost/sealpost/internal/store"
 	"github.com/sealpost/sealpost/internal/vault"
 )
@@ -38,6 +39,7 @@ type App struct {
 	Audit    *audit.Log
 	Accounts *account.Store
 	Queue    *queue.Queue
+	Sessions *session.Manager
 	Auth     *auth.Authenticator
 }
 
@@ -120,7 +122,9 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		return nil, err
 	}
 	auditLog := audit.New(s, audit.Options{})
-	if err := registerJobs(q, auditLog, logger, reg); err != nil {
+	v := vault.New(s, master, vault.Options{})
+	sessions := session.New(s, v, auditLog, session.Options{})
+	if err := registerJobs(q, auditLog, sessions, logger, reg); err != nil {
 		return nil, err
 	}
 	return &App{
@@ -128,11 +132,12 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		Logger:   logger,
 		Registry: reg,
 		Store:    s,
-		Vault:    vault.New(s, master, vault.Options{}),
+		Vault:    v,
+		Sessions: sessions,
 		Audit:    auditLog,
 		Accounts: accounts,
 		Queue:    q,
-		Auth:     &auth.Authenticator{Clients: accounts},
+		Auth:     &auth.Authenticator{Clients: accounts, Sessions: sessions},
 	}, nil
 }
 
@@ -191,7 +196,7 @@ const auditVerifyInterval = 24 * time.Hour
 
 // registerJobs adds every worker and periodic job; they must all be known
 // before the queue starts.
-func registerJobs(q *queue.Queue, log *audit.Log, logger *slog.Logger, reg prometheus.Registerer) error {
+func registerJobs(q *queue.Queue, log *audit.Log, sessions *session.Manager, logger *slog.Logger, reg prometheus.Registerer) error {
 	verifier, err := audit.NewVerifyWorker(log, logger.With("component", "audit"), reg)
 	if err != nil {
 		return err
@@ -199,5 +204,11 @@ func registerJobs(q *queue.Queue, log *audit.Log, logger *slog.Logger, reg prome
 	if err := queue.AddWorker(q, verifier); err != nil {
 		return err
 	}
-	return q.AddPeriodic(auditVerifyInterval, func() river.JobArgs { return audit.VerifyArgs{} }, true)
+	if err := q.AddPeriodic(auditVerifyInterval, func() river.JobArgs { return audit.VerifyArgs{} }, true); err != nil {
+		return err
+	}
+	if err := queue.AddWorker(q, &session.SweepWorker{Sessions: sessions}); err != nil {
+		return err
+	}
+	return q.AddPeriodic(session.SweepInterval, func() river.JobArgs { return session.SweepArgs{} }, false)
 }

@@ -34,6 +34,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		Authenticate: a.Auth.Authenticate,
 		Audit:        a.Audit,
 		Clients:      account.NewAdmin(a.Store, a.Accounts, a.Audit),
+		Sessions:     a.Sessions,
 		Refused:      refusalAuditor{log: a.Audit, logger: a.Logger.With("component", "audit")},
 		ReadyChecks: map[string]func(context.Context) error{
 			"store":      a.Store.Ping,

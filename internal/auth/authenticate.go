@@ -36,18 +36,35 @@ type ClientLookup interface {
 	ClientCredential(ctx context.Context, clientID string) (ClientCredential, error)
 }
 
-// Authenticator resolves API credentials on a request to a Principal. This
-// foundation handles the X-API-Key header and HTTP Basic; OAuth 2.0 bearer
-// tokens and HMAC sessions plug in here in the identity issue.
+// Authenticator resolves API credentials on a request to a Principal: the
+// X-API-Key header, HTTP Basic, and HMAC-signed sessions. OAuth 2.0 bearer
+// tokens plug in here next.
 type Authenticator struct {
 	Clients ClientLookup
+	// Sessions verifies requests signed with an HMAC session
+	// (Authorization: Sealpost-HMAC-SHA256 ...). Nil refuses them.
+	Sessions SessionVerifier
 }
+
+// SessionVerifier authenticates a request signed with an HMAC session.
+type SessionVerifier interface {
+	Verify(r *http.Request) (Principal, error)
+}
+
+// hmacScheme is the Authorization scheme of signed requests.
+const hmacScheme = "Sealpost-HMAC-SHA256"
 
 // dummyHash equalises the work done for unknown client ids.
 var dummyHash = HashSecret("sealpost-dummy-secret")
 
 // Authenticate implements the httpapi authentication hook.
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
+	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, hmacScheme) {
+		if a.Sessions == nil {
+			return Principal{}, ErrBadCredentials
+		}
+		return a.Sessions.Verify(r)
+	}
 	id, secret, ok := credentialsFrom(r)
 	if !ok {
 		return Principal{}, ErrNoCredentials

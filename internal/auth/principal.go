@@ -27,12 +27,20 @@ type Principal struct {
 	ActorID   string
 	Role      string
 	Scopes    []string
+	// SessionID is set when the request was signed with an HMAC session.
+	SessionID string
 }
 
 // Has reports whether the principal holds scope (or the admin scope).
+// Every authenticated principal holds ScopeAuthenticated.
 func (p Principal) Has(scope string) bool {
-	return slices.Contains(p.Scopes, scope) || slices.Contains(p.Scopes, ScopeAdmin)
+	return scope == ScopeAuthenticated || slices.Contains(p.Scopes, scope) || slices.Contains(p.Scopes, ScopeAdmin)
 }
+
+// ScopeAuthenticated is the requirement of operations any authenticated
+// principal may call on its own behalf (opening or closing its session).
+// It is never granted: every principal has it.
+const ScopeAuthenticated = "authenticated"
 
 // Scopes known to the platform. Later issues add more.
 const (

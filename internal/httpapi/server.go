@@ -69,6 +69,10 @@ type Options struct {
 	// leaves those routes out.
 	Clients ClientAdmin
 
+	// Sessions serves /v1/sessions and client session revocation. Nil
+	// leaves those routes out.
+	Sessions SessionAdmin
+
 	// ReadyChecks are run by GET /readyz, concurrently, by name. Nil or
 	// empty means the node is always ready.
 	ReadyChecks map[string]func(context.Context) error
@@ -151,6 +155,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Clients != nil {
 		s.clientRoutes()
+	}
+	if opts.Sessions != nil {
+		s.sessionRoutes()
 	}
 
 	// Outermost first. begin must wrap everything so that the access log
