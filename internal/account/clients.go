@@ -66,7 +66,7 @@ func (a *Admin) CreateClient(ctx context.Context, actor Actor, name, role string
 		if c, err = a.accounts.CreateClient(ctx, tx, actor.Principal.AccountID, name, role, scopes, id, hash); err != nil {
 			return err
 		}
-		return a.audit(ctx, tx, actor, "client.created", c.ID, map[string]string{"role": role})
+		return a.audit(ctx, tx, actor, "client.created", "client/"+c.ID, map[string]string{"role": role})
 	})
 	if err != nil {
 		return NewClient{}, err
@@ -97,7 +97,7 @@ func (a *Admin) RotateClient(ctx context.Context, actor Actor, clientID string) 
 		if err := a.accounts.setClientSecret(ctx, tx, actor.Principal.AccountID, clientID, hash); err != nil {
 			return err
 		}
-		return a.audit(ctx, tx, actor, "client.rotated", clientID, nil)
+		return a.audit(ctx, tx, actor, "client.rotated", "client/"+clientID, nil)
 	})
 	if err != nil {
 		return NewClient{}, err
@@ -118,7 +118,7 @@ func (a *Admin) RevokeClient(ctx context.Context, actor Actor, clientID string) 
 		if err := a.accounts.RevokeClient(ctx, tx, actor.Principal.AccountID, clientID); err != nil {
 			return err
 		}
-		return a.audit(ctx, tx, actor, "client.revoked", clientID, nil)
+		return a.audit(ctx, tx, actor, "client.revoked", "client/"+clientID, nil)
 	})
 }
 
@@ -131,10 +131,10 @@ func checkGrant(p auth.Principal, scopes []string) error {
 	return nil
 }
 
-func (a *Admin) audit(ctx context.Context, tx store.Tx, actor Actor, action, clientID string, details map[string]string) error {
+func (a *Admin) audit(ctx context.Context, tx store.Tx, actor Actor, action, target string, details map[string]string) error {
 	_, err := a.log.AppendTx(ctx, tx, audit.Event{
 		AccountID: actor.Principal.AccountID, ActorKind: string(actor.Principal.ActorKind), ActorID: actor.Principal.ActorID,
-		Action: action, Target: "client/" + clientID, Outcome: audit.OutcomeSuccess,
+		Action: action, Target: target, Outcome: audit.OutcomeSuccess,
 		SourceIP: actor.SourceIP, RequestID: actor.RequestID, Details: details,
 	})
 	if err != nil {

@@ -137,7 +137,7 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		Audit:    auditLog,
 		Accounts: accounts,
 		Queue:    q,
-		Auth:     &auth.Authenticator{Clients: accounts, Sessions: sessions},
+		Auth:     &auth.Authenticator{Clients: accounts, Sessions: sessions, Policies: accounts},
 	}, nil
 }
 

@@ -25,6 +25,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	if err != nil {
 		return err
 	}
+	admin := account.NewAdmin(a.Store, a.Accounts, a.Audit)
 	api := httpapi.New(httpapi.Options{
 		Logger:       a.Logger.With("component", "http"),
 		Registerer:   a.Registry,
@@ -33,7 +34,8 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		TLS:          tlsConf != nil,
 		Authenticate: a.Auth.Authenticate,
 		Audit:        a.Audit,
-		Clients:      account.NewAdmin(a.Store, a.Accounts, a.Audit),
+		Clients:      admin,
+		Policies:     admin,
 		Sessions:     a.Sessions,
 		Refused:      refusalAuditor{log: a.Audit, logger: a.Logger.With("component", "audit")},
 		ReadyChecks: map[string]func(context.Context) error{

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 )
 
@@ -44,6 +46,9 @@ type Authenticator struct {
 	// Sessions verifies requests signed with an HMAC session
 	// (Authorization: Sealpost-HMAC-SHA256 ...). Nil refuses them.
 	Sessions SessionVerifier
+	// Policies, when set, applies each account's policy (allowed schemes,
+	// source address allow-list) after the credential checks out.
+	Policies PolicyLookup
 }
 
 // SessionVerifier authenticates a request signed with an HMAC session.
@@ -59,12 +64,51 @@ var dummyHash = HashSecret("sealpost-dummy-secret")
 
 // Authenticate implements the httpapi authentication hook.
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
+	p, scheme, err := a.credential(r)
+	if err != nil {
+		return Principal{}, err
+	}
+	if a.Policies == nil {
+		return p, nil
+	}
+	policy, err := a.Policies.AuthPolicy(r.Context(), p.AccountID)
+	if err != nil {
+		return Principal{}, fmt.Errorf("load auth policy: %w", err)
+	}
+	addr, _ := netip.ParseAddrPort(r.RemoteAddr)
+	if ok, why := policy.Allows(scheme, addr.Addr()); !ok {
+		return Principal{}, &RefusedClient{AccountID: p.AccountID, ClientID: p.ActorID, Reason: why}
+	}
+	return p, nil
+}
+
+// credential verifies whichever credential the request carries and
+// names its scheme.
+func (a *Authenticator) credential(r *http.Request) (Principal, string, error) {
 	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, hmacScheme) {
 		if a.Sessions == nil {
-			return Principal{}, ErrBadCredentials
+			return Principal{}, SchemeHMAC, ErrBadCredentials
 		}
-		return a.Sessions.Verify(r)
+		p, err := a.Sessions.Verify(r)
+		return p, SchemeHMAC, err
 	}
+	p, err := a.clientCredential(r)
+	return p, SchemeOf(r), err
+}
+
+// SchemeOf names the credential scheme a request uses (SchemeHMAC,
+// SchemeAPIKey or SchemeBasic).
+func SchemeOf(r *http.Request) string {
+	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, hmacScheme) {
+		return SchemeHMAC
+	}
+	if r.Header.Get("X-API-Key") != "" {
+		return SchemeAPIKey
+	}
+	return SchemeBasic
+}
+
+func (a *Authenticator) clientCredential(r *http.Request) (Principal, error) {
 	id, secret, ok := credentialsFrom(r)
 	if !ok {
 		return Principal{}, ErrNoCredentials

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/sealpost/sealpost/internal/account"
 	"github.com/sealpost/sealpost/internal/audit"
@@ -121,6 +122,9 @@ func problemFor(err error) *Problem {
 	case errors.Is(err, account.ErrScopeTooWide):
 		return NewProblem(TypeValidation, "scopes must lie within the role's scopes").
 			WithErrors(FieldError{Field: "scopes", Message: "not all within the role"})
+	case errors.Is(err, account.ErrLockout):
+		return NewProblem(TypeValidation, "the policy would refuse the request that sets it ("+
+			strings.TrimPrefix(err.Error(), account.ErrLockout.Error()+": ")+"); change it from an allowed address and scheme")
 	case errors.Is(err, account.ErrInvalid):
 		// The domain's messages name the rule, never the offending value.
 		return NewProblem(TypeValidation, err.Error())

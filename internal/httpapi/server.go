@@ -73,6 +73,9 @@ type Options struct {
 	// leaves those routes out.
 	Sessions SessionAdmin
 
+	// Policies serves /v1/auth-policy. Nil leaves it out.
+	Policies PolicyAdmin
+
 	// ReadyChecks are run by GET /readyz, concurrently, by name. Nil or
 	// empty means the node is always ready.
 	ReadyChecks map[string]func(context.Context) error
@@ -158,6 +161,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Sessions != nil {
 		s.sessionRoutes()
+	}
+	if opts.Policies != nil {
+		s.policyRoutes()
 	}
 
 	// Outermost first. begin must wrap everything so that the access log

@@ -190,7 +190,7 @@ func TestContractDateTimeAgreesWithHandler(t *testing.T) {
 // its contract entry (or with another scope) fails here.
 func TestScopedRoutesAreExactlyTheContractsV1Operations(t *testing.T) {
 	t.Parallel()
-	srv := New(Options{Audit: &fakeAudit{}, Clients: unusedClientAdmin{}, Sessions: unusedSessionAdmin{}})
+	srv := New(Options{Audit: &fakeAudit{}, Clients: unusedClientAdmin{}, Sessions: unusedSessionAdmin{}, Policies: unusedPolicyAdmin{}})
 	routes := srv.ScopedRoutes()
 	inContract := map[string]string{}
 	for path, item := range contract(t).Doc.Paths.Map() {
@@ -254,4 +254,13 @@ func (unusedSessionAdmin) Revoke(context.Context, account.Actor, string) error {
 }
 func (unusedSessionAdmin) RevokeClientSessions(context.Context, account.Actor, string) (int64, error) {
 	return 0, errors.New("unused")
+}
+
+type unusedPolicyAdmin struct{}
+
+func (unusedPolicyAdmin) Policy(context.Context, account.Actor) (auth.Policy, error) {
+	return auth.Policy{}, errors.New("unused")
+}
+func (unusedPolicyAdmin) UpdatePolicy(context.Context, account.Actor, string, auth.Policy) error {
+	return errors.New("unused")
 }

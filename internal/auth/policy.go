@@ -1,0 +1,78 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+)
+
+// Credential schemes a policy can allow or refuse.
+const (
+	SchemeAPIKey = "api_key"
+	SchemeBasic  = "basic"
+	SchemeHMAC   = "hmac"
+)
+
+// Policy is an account's authentication policy.
+type Policy struct {
+	AllowAPIKey bool
+	AllowBasic  bool
+	AllowHMAC   bool
+	// IPAllowlist, when not empty, is the only source addresses whose
+	// requests the account's credentials are accepted from.
+	IPAllowlist []netip.Prefix
+	// MFARequired forces TOTP on the account's users (web login, password
+	// grant).
+	MFARequired bool
+	// TokenTTL is the lifetime of OAuth access tokens (1 to 60 minutes).
+	TokenTTL time.Duration
+}
+
+// DefaultPolicy is the policy of an account that has not set one.
+func DefaultPolicy() Policy {
+	return Policy{AllowAPIKey: true, AllowBasic: true, AllowHMAC: true, TokenTTL: 15 * time.Minute}
+}
+
+// Limits of Policy.TokenTTL.
+const (
+	MinTokenTTL = time.Minute
+	MaxTokenTTL = time.Hour
+)
+
+// Validate checks the policy is coherent.
+func (p Policy) Validate() error {
+	if !p.AllowAPIKey && !p.AllowBasic && !p.AllowHMAC {
+		return fmt.Errorf("at least one of api_key, basic and hmac must be allowed")
+	}
+	if p.TokenTTL < MinTokenTTL || p.TokenTTL > MaxTokenTTL {
+		return fmt.Errorf("token_ttl_seconds must be between %d and %d", int(MinTokenTTL.Seconds()), int(MaxTokenTTL.Seconds()))
+	}
+	if len(p.IPAllowlist) > 100 {
+		return fmt.Errorf("at most 100 ip_allowlist entries")
+	}
+	return nil
+}
+
+// Allows reports whether a request with scheme from addr is acceptable,
+// and why not.
+func (p Policy) Allows(scheme string, addr netip.Addr) (bool, string) {
+	allowed := map[string]bool{SchemeAPIKey: p.AllowAPIKey, SchemeBasic: p.AllowBasic, SchemeHMAC: p.AllowHMAC}
+	if !allowed[scheme] {
+		return false, scheme + " disabled by policy"
+	}
+	if len(p.IPAllowlist) == 0 {
+		return true, ""
+	}
+	addr = addr.Unmap()
+	if slices.ContainsFunc(p.IPAllowlist, func(pfx netip.Prefix) bool { return pfx.Contains(addr) }) {
+		return true, ""
+	}
+	return false, "source address not in the allow-list"
+}
+
+// PolicyLookup returns an account's policy (DefaultPolicy when unset).
+type PolicyLookup interface {
+	AuthPolicy(ctx context.Context, accountID string) (Policy, error)
+}
