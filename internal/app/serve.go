@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/internal/account"
+	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/httpapi"
 	"github.com/sealpost/sealpost/internal/queue"
 )
@@ -36,6 +37,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		Audit:        a.Audit,
 		Clients:      admin,
 		Policies:     admin,
+		Throttle:     auth.NewThrottle(authFailureLimit, authFailureWindow),
 		Sessions:     a.Sessions,
 		Refused:      refusalAuditor{log: a.Audit, logger: a.Logger.With("component", "audit")},
 		ReadyChecks: map[string]func(context.Context) error{
@@ -84,6 +86,15 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	}
 	return a.shutdown(srv)
 }
+
+// Failed authentications tolerated per source address and window before
+// the address gets 429s (NIST SP 800-63B §5.2.2 rate limiting). API
+// secrets carry 256 bits, so this mostly keeps guessers from loading the
+// server; password logins will add per-account limits.
+const (
+	authFailureLimit  = 30
+	authFailureWindow = 5 * time.Minute
+)
 
 func (a *App) shutdown(srv *http.Server) error {
 	start := time.Now()

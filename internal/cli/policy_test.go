@@ -3,6 +3,7 @@ package cli_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -76,5 +77,21 @@ func TestAuthPolicyIsEnforcedAndCannotLockOut(t *testing.T) {
 	}
 	if !updated || !basicRefused {
 		t.Errorf("audit: policy update %v, refused Basic %v", updated, basicRefused)
+	}
+}
+
+func TestRepeatedFailuresAreThrottled(t *testing.T) {
+	base, out, _ := startServe(t, []string{"SEALPOST_DATA_DIR=" + t.TempDir()})
+	creds := parseCreds(out.String())
+	api := newAPIClient(t, base)
+	for i := range 30 {
+		if status, _, _ := api.call("GET", "/v1/api-clients", creds["client_id"]+":wrong-"+fmt.Sprint(i), "", ""); status != 401 {
+			t.Fatalf("failure %d: %d", i, status)
+		}
+	}
+	// Now even the right secret waits: the address is throttled.
+	status, h, _ := api.call("GET", "/v1/api-clients", creds["client_id"]+":"+creds["client_secret"], "", "")
+	if status != 429 || h.Get("Retry-After") == "" {
+		t.Fatalf("after 30 failures: %d, Retry-After %q", status, h.Get("Retry-After"))
 	}
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/sealpost/sealpost/internal/auth"
 )
@@ -24,9 +25,20 @@ var errNoAuthenticator = errors.New("httpapi: no authenticator configured")
 // discard the credential.
 func (s *Server) requireScope(scope string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		source := remoteIP(r.RemoteAddr)
+		if s.opts.Throttle != nil {
+			if wait, blocked := s.opts.Throttle.Blocked(source); blocked {
+				w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+				writeProblem(w, r, NewProblem(TypeRateLimited, "too many failed authentications from this address; retry later"))
+				return
+			}
+		}
 		p, err := s.authenticate(r)
 		switch {
 		case errors.Is(err, auth.ErrBadCredentials):
+			if s.opts.Throttle != nil {
+				s.opts.Throttle.Fail(source)
+			}
 			if s.opts.Refused != nil {
 				s.opts.Refused.AuthenticationFailed(r, err)
 			}

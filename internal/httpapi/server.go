@@ -73,6 +73,10 @@ type Options struct {
 	// leaves those routes out.
 	Sessions SessionAdmin
 
+	// Throttle refuses (429) source addresses with too many failed
+	// authentications. Nil throttles nothing.
+	Throttle *auth.Throttle
+
 	// Policies serves /v1/auth-policy. Nil leaves it out.
 	Policies PolicyAdmin
 
