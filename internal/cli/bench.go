@@ -63,20 +63,22 @@ var benchSuites = map[string]func(ctx context.Context, s *store.Store, n int, p 
 }
 
 func runBench(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "bench", "bench [--postgres URL] [-n N] SUITE...   (suites: store, queue, audit, audit-verify, vault, all)")
+	fs := newFlagSet(env, "bench", "bench [--postgres URL] [-n N] [--duration D] SUITE...   (suites: store, queue, audit, audit-verify, vault, auth, all)")
 	pgURL := fs.String("postgres", "", "also run on PostgreSQL: a server URL; a scratch database is created there and dropped")
 	n := fs.Int("n", 10000, "operations per measurement (audit-verify: events to seed and verify)")
 	sqliteOnly := fs.Bool("sqlite-only", false, "skip PostgreSQL even when --postgres or SEALPOST_TEST_POSTGRES is set")
+	duration := fs.Duration("duration", 10*time.Second, "auth suite: how long each load runs")
+	concurrency := fs.Int("concurrency", 16, "auth suite: concurrent clients")
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
 	suites := fs.Args()
 	if len(suites) == 0 || (len(suites) == 1 && suites[0] == "all") {
-		suites = []string{"store", "queue", "audit", "vault"}
+		suites = []string{"store", "queue", "audit", "vault", "auth"}
 	}
 	for _, name := range suites {
-		if benchSuites[name] == nil {
-			return fmt.Errorf("unknown suite %q (store, queue, audit, audit-verify, vault, all)", name)
+		if benchSuites[name] == nil && name != "auth" {
+			return fmt.Errorf("unknown suite %q (store, queue, audit, audit-verify, vault, auth, all)", name)
 		}
 	}
 	if *pgURL == "" && !*sqliteOnly {
@@ -90,6 +92,12 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	}
 	for _, d := range dialects {
 		for _, name := range suites {
+			if name == "auth" {
+				if err := runAuthBench(ctx, env, d, *pgURL, *duration, *concurrency); err != nil {
+					return fmt.Errorf("auth on %s: %w", d, err)
+				}
+				continue
+			}
 			if err := runSuite(ctx, env, d, *pgURL, name, *n); err != nil {
 				return fmt.Errorf("%s on %s: %w", name, d, err)
 			}

@@ -344,3 +344,19 @@ func TestDevTLSServesHTTPSWithTLS12Minimum(t *testing.T) {
 		t.Fatal("a TLS 1.1 client was served")
 	}
 }
+
+func TestBenchAuthRunsAgainstTheRealServer(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := run(t, nil, "bench", "--sqlite-only", "--duration", "200ms", "--concurrency", "2", "auth")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"auth.none", "auth.api_key", "auth.basic", "auth.hmac", "of unauthenticated"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, " 0 req ") {
+		t.Errorf("a scheme completed no request:\n%s", out)
+	}
+}

@@ -38,6 +38,9 @@ func TestHMACSessionEndToEnd(t *testing.T) {
 		}
 		return resp.StatusCode, string(b)
 	}
+	if status, body := do("GET", "/v1/whoami", ""); status != 200 || !strings.Contains(body, `"scheme":"hmac"`) || !strings.Contains(body, `"session_id":"`+sess.ID+`"`) {
+		t.Fatalf("whoami over a session: %d %s", status, body)
+	}
 	if status, body := do("GET", "/v1/audit-events?action=session.opened", ""); status != 200 || !strings.Contains(body, "session.opened") {
 		t.Fatalf("signed GET: %d %s", status, body)
 	}

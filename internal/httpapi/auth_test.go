@@ -67,7 +67,7 @@ func TestScopedRoutes(t *testing.T) {
 func TestHandleScopedPassesThePrincipal(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)
-	h.srv.HandleScoped("GET /v1/whoami", "messages:send", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h.srv.HandleScoped("GET /v1/test-principal", "messages:send", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := auth.FromContext(r.Context())
 		if !ok {
 			http.Error(w, "no principal", 500)
@@ -75,11 +75,11 @@ func TestHandleScopedPassesThePrincipal(t *testing.T) {
 		}
 		_, _ = w.Write([]byte(p.AccountID + "/" + p.ActorID))
 	}))
-	res := h.do(t, http.MethodGet, "/v1/whoami", nil, "X-API-Key", keySender)
+	res := h.do(t, http.MethodGet, "/v1/test-principal", nil, "X-API-Key", keySender)
 	if res.status != 200 || string(res.body) != testAcct+"/sender" {
 		t.Errorf("got %d %q", res.status, res.body)
 	}
-	if res := h.do(t, http.MethodGet, "/v1/whoami", nil, "X-API-Key", keyAuditor); res.status != 403 {
+	if res := h.do(t, http.MethodGet, "/v1/test-principal", nil, "X-API-Key", keyAuditor); res.status != 403 {
 		t.Errorf("auditor got %d, want 403", res.status)
 	}
 }

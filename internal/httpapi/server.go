@@ -157,6 +157,7 @@ func New(opts Options) *Server {
 	if err := s.docsRoutes(); err != nil {
 		panic(fmt.Sprintf("httpapi: %v", err))
 	}
+	s.HandleScoped("GET /v1/whoami", auth.ScopeAuthenticated, http.HandlerFunc(s.whoami))
 	if opts.Audit != nil {
 		s.HandleScoped("GET /v1/audit-events", auth.ScopeAuditRead, http.HandlerFunc(s.listAuditEvents))
 	}
