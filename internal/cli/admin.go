@@ -96,11 +96,7 @@ func runClients(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintln(env.Stderr, "--account is required; rotate and revoke also need --client")
 		return errUsage
 	}
-	cfg, err := cf.load(env, nil)
-	if err != nil {
-		return err
-	}
-	s, err := app.OpenStore(ctx, cfg, nil)
+	s, err := cf.openStore(ctx, env, nil)
 	if err != nil {
 		return err
 	}

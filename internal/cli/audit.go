@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sealpost/sealpost/internal/app"
 	"github.com/sealpost/sealpost/internal/audit"
 )
 
@@ -24,11 +23,7 @@ func runAudit(ctx context.Context, env Env, args []string) error {
 	if err := parse(env, fs, args[1:]); err != nil {
 		return err
 	}
-	cfg, err := cf.load(env, nil)
-	if err != nil {
-		return err
-	}
-	s, err := app.OpenStore(ctx, cfg, nil)
+	s, err := cf.openStore(ctx, env, nil)
 	if err != nil {
 		return err
 	}

@@ -13,7 +13,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sealpost/sealpost/internal/app"
 	"github.com/sealpost/sealpost/internal/config"
+	"github.com/sealpost/sealpost/internal/store"
 )
 
 // Env is what a command sees of its process: arguments, environment and
@@ -144,6 +146,15 @@ func (c *configFlags) load(env Env, extra map[string]string) (config.Config, err
 		return config.Config{}, err
 	}
 	return cfg, nil
+}
+
+// openStore loads the configuration and opens its migrated store.
+func (c *configFlags) openStore(ctx context.Context, env Env, progress func(string)) (*store.Store, error) {
+	cfg, err := c.load(env, nil)
+	if err != nil {
+		return nil, err
+	}
+	return app.OpenStore(ctx, cfg, progress)
 }
 
 type multiFlag []string

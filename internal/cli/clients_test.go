@@ -48,6 +48,23 @@ func (a *apiClient) call(method, path, key, contentType, body string) (int, http
 	return resp.StatusCode, resp.Header, out
 }
 
+// bootstrapped is a running server with its first account's credentials.
+type bootstrapped struct {
+	env   []string // environment of the server's data dir, for CLI runs
+	base  string
+	creds map[string]string
+	owner string // the owner client's X-API-Key value
+	api   *apiClient
+}
+
+func serveBootstrapped(t *testing.T) bootstrapped {
+	t.Helper()
+	env := []string{"SEALPOST_DATA_DIR=" + t.TempDir()}
+	base, out, _ := startServe(t, env)
+	creds := parseCreds(out.String())
+	return bootstrapped{env: env, base: base, creds: creds, owner: creds["client_id"] + ":" + creds["client_secret"], api: newAPIClient(t, base)}
+}
+
 type createdClient struct {
 	ID     string   `json:"id"`
 	Secret string   `json:"client_secret"`
@@ -68,12 +85,8 @@ func (a *apiClient) create(key, body string) (int, createdClient) {
 }
 
 func TestClientCredentialLifecycle(t *testing.T) {
-	dir := t.TempDir()
-	env := []string{"SEALPOST_DATA_DIR=" + dir}
-	base, out, _ := startServe(t, env)
-	creds := parseCreds(out.String())
-	owner := creds["client_id"] + ":" + creds["client_secret"]
-	api := newAPIClient(t, base)
+	srv := serveBootstrapped(t)
+	env, creds, owner, api := srv.env, srv.creds, srv.owner, srv.api
 
 	status, ehr := api.create(owner, `{"name":"EHR integration","role":"sender"}`)
 	if status != 201 || ehr.Secret == "" || ehr.Role != "sender" || len(ehr.Scopes) == 0 {

@@ -10,10 +10,8 @@ import (
 )
 
 func TestAuthPolicyIsEnforcedAndCannotLockOut(t *testing.T) {
-	base, out, _ := startServe(t, []string{"SEALPOST_DATA_DIR=" + t.TempDir()})
-	creds := parseCreds(out.String())
-	owner := creds["client_id"] + ":" + creds["client_secret"]
-	api := newAPIClient(t, base)
+	srv := serveBootstrapped(t)
+	base, owner, api := srv.base, srv.owner, srv.api
 
 	status, _, body := api.call("GET", "/v1/auth-policy", owner, "", "")
 	if status != 200 || !strings.Contains(string(body), `"allowed_schemes":["api_key","basic","hmac"]`) || !strings.Contains(string(body), `"token_ttl_seconds":900`) {
@@ -81,9 +79,8 @@ func TestAuthPolicyIsEnforcedAndCannotLockOut(t *testing.T) {
 }
 
 func TestRepeatedFailuresAreThrottled(t *testing.T) {
-	base, out, _ := startServe(t, []string{"SEALPOST_DATA_DIR=" + t.TempDir()})
-	creds := parseCreds(out.String())
-	api := newAPIClient(t, base)
+	srv := serveBootstrapped(t)
+	creds, api := srv.creds, srv.api
 	for i := range 30 {
 		if status, _, _ := api.call("GET", "/v1/api-clients", creds["client_id"]+":wrong-"+fmt.Sprint(i), "", ""); status != 401 {
 			t.Fatalf("failure %d: %d", i, status)

@@ -60,12 +60,8 @@ func probe(api *apiClient, op operation, key, id string) int {
 }
 
 func TestRoleRouteMatrixFromTheContract(t *testing.T) {
-	dir := t.TempDir()
-	env := []string{"SEALPOST_DATA_DIR=" + dir}
-	base, out, _ := startServe(t, env)
-	creds := parseCreds(out.String())
-	owner := creds["client_id"] + ":" + creds["client_secret"]
-	api := newAPIClient(t, base)
+	srv := serveBootstrapped(t)
+	env, owner, api := srv.env, srv.owner, srv.api
 	ops := v1Operations(t, api)
 	if len(ops) == 0 {
 		t.Fatal("the contract has no /v1 operations")

@@ -60,11 +60,7 @@ func runMigrate(ctx context.Context, env Env, args []string) error {
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
-	cfg, err := cf.load(env, nil)
-	if err != nil {
-		return err
-	}
-	s, err := app.OpenStore(ctx, cfg, func(line string) { fmt.Fprintln(env.Stdout, line) })
+	s, err := cf.openStore(ctx, env, func(line string) { fmt.Fprintln(env.Stdout, line) })
 	if err != nil {
 		return err
 	}

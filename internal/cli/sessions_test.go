@@ -12,15 +12,14 @@ import (
 
 // A real client, the shipped Go package, signs requests to the real server.
 func TestHMACSessionEndToEnd(t *testing.T) {
-	base, out, _ := startServe(t, []string{"SEALPOST_DATA_DIR=" + t.TempDir()})
-	creds := parseCreds(out.String())
+	srv := serveBootstrapped(t)
+	base, creds, api := srv.base, srv.creds, srv.api
 	ctx := context.Background()
 	sess, err := sealpostclient.Open(ctx, http.DefaultClient, base, creds["client_id"], creds["client_secret"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	signedClient := &http.Client{Transport: &sealpostclient.Transport{Session: sess}}
-	api := newAPIClient(t, base)
 	do := func(method, path, body string) (int, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
