@@ -37,6 +37,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		Audit:        a.Audit,
 		Clients:      admin,
 		Policies:     admin,
+		Users:        admin,
 		Throttle:     auth.NewThrottle(authFailureLimit, authFailureWindow),
 		Sessions:     a.Sessions,
 		Refused:      refusalAuditor{log: a.Audit, logger: a.Logger.With("component", "audit")},

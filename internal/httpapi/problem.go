@@ -122,6 +122,11 @@ func problemFor(err error) *Problem {
 	case errors.Is(err, account.ErrScopeTooWide):
 		return NewProblem(TypeValidation, "scopes must lie within the role's scopes").
 			WithErrors(FieldError{Field: "scopes", Message: "not all within the role"})
+	case errors.Is(err, account.ErrLastOwner):
+		return NewProblem(TypeConflict, "the account must keep at least one active owner")
+	case errors.Is(err, account.ErrEmailTaken):
+		return NewProblem(TypeConflict, "a user with this email already exists").
+			WithErrors(FieldError{Field: "email", Message: "already registered"})
 	case errors.Is(err, account.ErrLockout):
 		return NewProblem(TypeValidation, "the policy would refuse the request that sets it ("+
 			strings.TrimPrefix(err.Error(), account.ErrLockout.Error()+": ")+"); change it from an allowed address and scheme")

@@ -77,6 +77,9 @@ type Options struct {
 	// authentications. Nil throttles nothing.
 	Throttle *auth.Throttle
 
+	// Users serves /v1/users. Nil leaves it out.
+	Users UserAdmin
+
 	// Policies serves /v1/auth-policy. Nil leaves it out.
 	Policies PolicyAdmin
 
@@ -169,6 +172,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Policies != nil {
 		s.policyRoutes()
+	}
+	if opts.Users != nil {
+		s.userRoutes()
 	}
 
 	// Outermost first. begin must wrap everything so that the access log

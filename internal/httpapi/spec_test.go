@@ -190,7 +190,7 @@ func TestContractDateTimeAgreesWithHandler(t *testing.T) {
 // its contract entry (or with another scope) fails here.
 func TestScopedRoutesAreExactlyTheContractsV1Operations(t *testing.T) {
 	t.Parallel()
-	srv := New(Options{Audit: &fakeAudit{}, Clients: unusedClientAdmin{}, Sessions: unusedSessionAdmin{}, Policies: unusedPolicyAdmin{}})
+	srv := New(Options{Audit: &fakeAudit{}, Clients: unusedClientAdmin{}, Sessions: unusedSessionAdmin{}, Policies: unusedPolicyAdmin{}, Users: unusedUserAdmin{}})
 	routes := srv.ScopedRoutes()
 	inContract := map[string]string{}
 	for path, item := range contract(t).Doc.Paths.Map() {
@@ -263,4 +263,16 @@ func (unusedPolicyAdmin) Policy(context.Context, account.Actor) (auth.Policy, er
 }
 func (unusedPolicyAdmin) UpdatePolicy(context.Context, account.Actor, string, auth.Policy) error {
 	return errors.New("unused")
+}
+
+type unusedUserAdmin struct{}
+
+func (unusedUserAdmin) CreateUser(context.Context, account.Actor, string, string) (account.NewUser, error) {
+	return account.NewUser{}, errors.New("unused")
+}
+func (unusedUserAdmin) ListUsers(context.Context, account.Actor) ([]account.User, error) {
+	return nil, errors.New("unused")
+}
+func (unusedUserAdmin) UpdateUser(context.Context, account.Actor, string, account.UserChange) (account.User, error) {
+	return account.User{}, errors.New("unused")
 }
