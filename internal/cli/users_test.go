@@ -44,6 +44,8 @@ func TestUserAdministrationOverTheAPI(t *testing.T) {
 		{"demote the last owner", "PATCH", "/v1/users/" + ownerID, `{"role":"admin"}`, 409},
 		{"duplicate email", "POST", "/v1/users", `{"email":"nurse@clinic.example","role":"sender"}`, 409},
 		{"header injection in email", "POST", "/v1/users", `{"email":"a@b.example\r\nBcc: c@d.example","role":"sender"}`, 422},
+		{"NUL in email", "POST", "/v1/users", `{"email":"a\u0000b@clinic.example","role":"sender"}`, 422},
+		{"SQL in email", "POST", "/v1/users", `{"email":"' OR 1=1 --","role":"sender"}`, 422},
 		{"unknown role", "POST", "/v1/users", `{"email":"x@clinic.example","role":"root"}`, 422},
 		{"unknown field", "PATCH", "/v1/users/" + u.ID, `{"password":"x"}`, 400},
 		{"unknown user", "PATCH", "/v1/users/nobody", `{"disabled":true}`, 404},
