@@ -23,6 +23,7 @@ import (
 	"github.com/sealpost/sealpost/internal/audit"
 	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/config"
+	"github.com/sealpost/sealpost/internal/oauth"
 	"github.com/sealpost/sealpost/internal/queue"
 	"github.com/sealpost/sealpost/internal/session"
 	"github.com/sealpost/sealpost/internal/store"
@@ -40,6 +41,7 @@ type App struct {
 	Accounts *account.Store
 	Queue    *queue.Queue
 	Sessions *session.Manager
+	OAuth    *oauth.Server
 	Auth     *auth.Authenticator
 }
 
@@ -124,6 +126,10 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 	auditLog := audit.New(s, audit.Options{})
 	v := vault.New(s, master, vault.Options{})
 	sessions := session.New(s, v, auditLog, session.Options{})
+	tokens, err := oauth.New(ctx, s, master, accounts, accounts, auditLog)
+	if err != nil {
+		return nil, err
+	}
 	if err := registerJobs(q, auditLog, sessions, logger, reg); err != nil {
 		return nil, err
 	}
@@ -137,7 +143,8 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		Audit:    auditLog,
 		Accounts: accounts,
 		Queue:    q,
-		Auth:     &auth.Authenticator{Clients: accounts, Sessions: sessions, Policies: accounts},
+		OAuth:    tokens,
+		Auth:     &auth.Authenticator{Clients: accounts, Sessions: sessions, Tokens: tokens, Policies: accounts},
 	}, nil
 }
 

@@ -38,6 +38,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		Clients:      admin,
 		Policies:     admin,
 		Users:        admin,
+		OAuth:        a.OAuth,
 		Throttle:     auth.NewThrottle(authFailureLimit, authFailureWindow),
 		Sessions:     a.Sessions,
 		Refused:      refusalAuditor{log: a.Audit, logger: a.Logger.With("component", "audit")},

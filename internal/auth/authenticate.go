@@ -46,6 +46,9 @@ type Authenticator struct {
 	// Sessions verifies requests signed with an HMAC session
 	// (Authorization: Sealpost-HMAC-SHA256 ...). Nil refuses them.
 	Sessions SessionVerifier
+	// Tokens verifies OAuth 2.0 bearer tokens (Authorization: Bearer).
+	// Nil refuses them.
+	Tokens SessionVerifier
 	// Policies, when set, applies each account's policy (allowed schemes,
 	// source address allow-list) after the credential checks out.
 	Policies PolicyLookup
@@ -85,6 +88,13 @@ func (a *Authenticator) Authenticate(r *http.Request) (Principal, error) {
 // credential verifies whichever credential the request carries and
 // names its scheme.
 func (a *Authenticator) credential(r *http.Request) (Principal, string, error) {
+	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "Bearer") {
+		if a.Tokens == nil {
+			return Principal{}, SchemeBearer, ErrBadCredentials
+		}
+		p, err := a.Tokens.Verify(r)
+		return p, SchemeBearer, err
+	}
 	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, hmacScheme) {
 		if a.Sessions == nil {
 			return Principal{}, SchemeHMAC, ErrBadCredentials
@@ -99,8 +109,12 @@ func (a *Authenticator) credential(r *http.Request) (Principal, string, error) {
 // SchemeOf names the credential scheme a request uses (SchemeHMAC,
 // SchemeAPIKey or SchemeBasic).
 func SchemeOf(r *http.Request) string {
-	if scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, hmacScheme) {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	switch {
+	case strings.EqualFold(scheme, hmacScheme):
 		return SchemeHMAC
+	case strings.EqualFold(scheme, "Bearer"):
+		return SchemeBearer
 	}
 	if r.Header.Get("X-API-Key") != "" {
 		return SchemeAPIKey

@@ -13,6 +13,10 @@ const (
 	SchemeAPIKey = "api_key"
 	SchemeBasic  = "basic"
 	SchemeHMAC   = "hmac"
+	// SchemeBearer (OAuth 2.0 access tokens) is always allowed by the
+	// scheme switches: the token endpoint itself authenticates the client
+	// with Basic, which the policy governs. The address allow-list applies.
+	SchemeBearer = "bearer"
 )
 
 // Policy is an account's authentication policy.
@@ -58,7 +62,7 @@ func (p Policy) Validate() error {
 // Allows reports whether a request with scheme from addr is acceptable,
 // and why not.
 func (p Policy) Allows(scheme string, addr netip.Addr) (bool, string) {
-	allowed := map[string]bool{SchemeAPIKey: p.AllowAPIKey, SchemeBasic: p.AllowBasic, SchemeHMAC: p.AllowHMAC}
+	allowed := map[string]bool{SchemeAPIKey: p.AllowAPIKey, SchemeBasic: p.AllowBasic, SchemeHMAC: p.AllowHMAC, SchemeBearer: true}
 	if !allowed[scheme] {
 		return false, scheme + " disabled by policy"
 	}

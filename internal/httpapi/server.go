@@ -77,6 +77,10 @@ type Options struct {
 	// authentications. Nil throttles nothing.
 	Throttle *auth.Throttle
 
+	// OAuth serves /oauth2/token, /oauth2/revoke and /oauth2/introspect.
+	// Nil leaves them out.
+	OAuth OAuthServer
+
 	// Users serves /v1/users. Nil leaves it out.
 	Users UserAdmin
 
@@ -90,6 +94,14 @@ type Options struct {
 	// ReadyCheckTimeout bounds each readiness check; zero means
 	// DefaultReadyCheckTimeout.
 	ReadyCheckTimeout time.Duration
+}
+
+// OAuthServer is the OAuth 2.0 authorization server's endpoints; they
+// answer in RFC 6749 §5 form, not problem+json.
+type OAuthServer interface {
+	Token(w http.ResponseWriter, r *http.Request)
+	Revoke(w http.ResponseWriter, r *http.Request)
+	Introspect(w http.ResponseWriter, r *http.Request)
 }
 
 // Server is the HTTP API. Build it with New; add routes with Handle and
@@ -175,6 +187,11 @@ func New(opts Options) *Server {
 	}
 	if opts.Users != nil {
 		s.userRoutes()
+	}
+	if opts.OAuth != nil {
+		s.Handle("POST /oauth2/token", http.HandlerFunc(opts.OAuth.Token))
+		s.Handle("POST /oauth2/revoke", http.HandlerFunc(opts.OAuth.Revoke))
+		s.Handle("POST /oauth2/introspect", http.HandlerFunc(opts.OAuth.Introspect))
 	}
 
 	// Outermost first. begin must wrap everything so that the access log
