@@ -10,6 +10,9 @@ import (
 	"os"
 	"time"
 
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
 	"github.com/sealpost/sealpost/bench"
 	"github.com/sealpost/sealpost/internal/app"
 	"github.com/sealpost/sealpost/internal/config"
@@ -72,6 +75,11 @@ func runAuthBench(ctx context.Context, env Env, d store.Dialect, pgURL string, d
 	if err != nil {
 		return err
 	}
+	cc := clientcredentials.Config{ClientID: creds["client_id"], ClientSecret: creds["client_secret"], TokenURL: base + "/oauth2/token"}
+	tok, err := cc.Token(context.WithValue(ctx, oauth2.HTTPClient, client))
+	if err != nil {
+		return fmt.Errorf("token: %w", err)
+	}
 	key := creds["client_id"] + ":" + creds["client_secret"]
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(key))
 	get := func(path string, set func(*http.Request) error) func() (*http.Request, error) {
@@ -90,6 +98,10 @@ func runAuthBench(ctx context.Context, env Env, d store.Dialect, pgURL string, d
 		{"auth.none /healthz", get("/healthz", nil)},
 		{"auth.api_key /v1/whoami", get("/v1/whoami", func(r *http.Request) error { r.Header.Set("X-API-Key", key); return nil })},
 		{"auth.basic /v1/whoami", get("/v1/whoami", func(r *http.Request) error { r.Header.Set("Authorization", basic); return nil })},
+		{"auth.bearer /v1/whoami", get("/v1/whoami", func(r *http.Request) error {
+			r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+			return nil
+		})},
 		{"auth.hmac /v1/whoami", get("/v1/whoami", sess.Sign)},
 	}
 	var baseline float64

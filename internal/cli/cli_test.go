@@ -351,7 +351,7 @@ func TestBenchAuthRunsAgainstTheRealServer(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"auth.none", "auth.api_key", "auth.basic", "auth.hmac", "of unauthenticated"} {
+	for _, want := range []string{"auth.none", "auth.api_key", "auth.basic", "auth.bearer", "auth.hmac", "of unauthenticated"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
