@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -103,6 +104,15 @@ func runAuthBench(ctx context.Context, env Env, d store.Dialect, pgURL string, d
 			return nil
 		})},
 		{"auth.hmac /v1/whoami", get("/v1/whoami", sess.Sign)},
+		{"oauth.token issue", func() (*http.Request, error) {
+			r, err := http.NewRequest("POST", base+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+			if err != nil {
+				return nil, err
+			}
+			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			r.SetBasicAuth(creds["client_id"], creds["client_secret"])
+			return r, nil
+		}},
 	}
 	var baseline float64
 	for i, c := range cases {
