@@ -123,6 +123,11 @@ func TestOAuthClientCredentialsAsARealClient(t *testing.T) {
 	if _, out := form("/oauth2/introspect", url.Values{"token": {tok.AccessToken}}, true); out["active"] != false {
 		t.Errorf("introspect revoked token: %v", out)
 	}
+	status, _, events := srv.api.call("GET", "/v1/audit-events?limit=500", srv.owner, "", "")
+	if status != 200 || !strings.Contains(string(events), `"token.issued"`) || !strings.Contains(string(events), `"token.revoked"`) ||
+		strings.Contains(string(events), tok.AccessToken) {
+		t.Errorf("token audit: %d", status)
+	}
 	// Tokens never travel in URLs.
 	if resp, err := plain.Get(srv.base + "/v1/whoami?access_token=" + url.QueryEscape(tok.AccessToken)); err != nil || resp.StatusCode != 400 {
 		t.Errorf("access_token in URL: %v %v", resp.StatusCode, err)

@@ -178,6 +178,14 @@ func (s *Server) Revoke(rw http.ResponseWriter, r *http.Request) {
 	w := challengeWriter{rw}
 	ctx := r.Context()
 	err := s.provider.NewRevocationRequest(ctx, r)
+	if id, _, ok := r.BasicAuth(); err == nil && ok {
+		if cred, cerr := s.clients.ClientCredential(ctx, id); cerr == nil {
+			_, _ = s.log.Append(ctx, audit.Event{
+				AccountID: cred.AccountID, ActorKind: string(auth.ActorClient), ActorID: cred.ID,
+				Action: "token.revoked", Target: "client/" + cred.ID, Outcome: audit.OutcomeSuccess,
+			})
+		}
+	}
 	s.provider.WriteRevocationResponse(ctx, w, err)
 }
 
