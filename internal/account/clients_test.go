@@ -17,19 +17,10 @@ func TestAdminManagesClientsWithinItsAccountAndScopes(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		accts := account.NewStore(s)
-		log := audit.New(s, audit.Options{})
-		admin := account.NewAdmin(s, accts, log)
-		a, _, err := account.Bootstrap(ctx, s, accts, log, account.BootstrapOptions{AccountName: "A", OwnerEmail: "a@a.example"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _, err := account.Bootstrap(ctx, s, accts, log, account.BootstrapOptions{AccountName: "B", OwnerEmail: "b@b.example", Force: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ownerA := account.Actor{Principal: principal(t, accts, a.ClientID), SourceIP: "192.0.2.7", RequestID: "req-1"}
-		ownerB := account.Actor{Principal: principal(t, accts, b.ClientID)}
+		f := twoTenants(t, s)
+		accts, log, admin, a, ownerB := f.accts, f.log, f.admin, f.a, f.ownerB
+		ownerA := f.ownerA
+		ownerA.SourceIP, ownerA.RequestID = "192.0.2.7", "req-1"
 
 		c, err := admin.CreateClient(ctx, ownerA, "ehr", account.RoleSender, nil)
 		if err != nil || c.Secret == "" || c.AccountID != a.AccountID {

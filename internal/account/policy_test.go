@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/internal/account"
-	"github.com/sealpost/sealpost/internal/audit"
 	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/store"
 	"github.com/sealpost/sealpost/internal/store/storetest"
@@ -18,14 +17,10 @@ func TestAuthPolicyRoundTripAndLockoutGuard(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		accts := account.NewStore(s)
-		log := audit.New(s, audit.Options{})
-		admin := account.NewAdmin(s, accts, log)
-		c, _, err := account.Bootstrap(ctx, s, accts, log, account.BootstrapOptions{AccountName: "A", OwnerEmail: "a@a.example"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		actor := account.Actor{Principal: principal(t, accts, c.ClientID), SourceIP: "10.1.2.3"}
+		f := twoTenants(t, s)
+		accts, admin, c := f.accts, f.admin, f.a
+		actor := f.ownerA
+		actor.SourceIP = "10.1.2.3"
 		if p, err := accts.AuthPolicy(ctx, c.AccountID); err != nil || !p.AllowBasic || p.TokenTTL != 15*time.Minute {
 			t.Fatalf("default: %+v %v", p, err)
 		}

@@ -18,19 +18,8 @@ func TestUserAdministration(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		ctx := context.Background()
-		accts := account.NewStore(s)
-		log := audit.New(s, audit.Options{})
-		admin := account.NewAdmin(s, accts, log)
-		a, _, err := account.Bootstrap(ctx, s, accts, log, account.BootstrapOptions{AccountName: "A", OwnerEmail: "owner@a.example"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _, err := account.Bootstrap(ctx, s, accts, log, account.BootstrapOptions{AccountName: "B", OwnerEmail: "owner@b.example", Force: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ownerA := account.Actor{Principal: principal(t, accts, a.ClientID)}
-		ownerB := account.Actor{Principal: principal(t, accts, b.ClientID)}
+		f := twoTenants(t, s)
+		accts, log, admin, a, ownerA, ownerB := f.accts, f.log, f.admin, f.a, f.ownerA, f.ownerB
 
 		u, err := admin.CreateUser(ctx, ownerA, "nurse@a.example", account.RoleSender)
 		if err != nil || u.Password == "" || u.Role != account.RoleSender {

@@ -66,13 +66,7 @@ func (s *Server) listClients(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := struct {
-		Data []apiClient `json:"data"`
-	}{Data: make([]apiClient, 0, len(clients))}
-	for _, c := range clients {
-		out.Data = append(out.Data, toAPIClient(c, ""))
-	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, listOf(clients, func(c account.Client) apiClient { return toAPIClient(c, "") }))
 }
 
 func (s *Server) createClient(w http.ResponseWriter, r *http.Request) {
@@ -81,15 +75,8 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var missing []FieldError
-	if req.Name == "" {
-		missing = append(missing, FieldError{Field: "name", Message: "required"})
-	}
-	if req.Role == "" {
-		missing = append(missing, FieldError{Field: "role", Message: "required"})
-	}
-	if len(missing) > 0 {
-		writeProblem(w, r, NewProblem(TypeValidation, "the request is incomplete").WithErrors(missing...))
+	if p := requireFields([2]string{"name", req.Name}, [2]string{"role", req.Role}); p != nil {
+		writeProblem(w, r, p)
 		return
 	}
 	c, err := s.opts.Clients.CreateClient(r.Context(), actor(r), req.Name, req.Role, req.Scopes)

@@ -159,3 +159,30 @@ func (s *Server) writeJSON(w http.ResponseWriter, r *http.Request, status int, v
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
 }
+
+// listOf wraps items as the {"data": [...]} body of list operations,
+// mapping each with conv; an empty list is [] not null.
+func listOf[T, U any](items []T, conv func(T) U) any {
+	out := make([]U, 0, len(items))
+	for _, it := range items {
+		out = append(out, conv(it))
+	}
+	return struct {
+		Data []U `json:"data"`
+	}{out}
+}
+
+// requireFields returns a validation problem naming every empty required
+// field (name, value pairs), or nil.
+func requireFields(fields ...[2]string) *Problem {
+	var missing []FieldError
+	for _, f := range fields {
+		if f[1] == "" {
+			missing = append(missing, FieldError{Field: f[0], Message: "required"})
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return NewProblem(TypeValidation, "the request is incomplete").WithErrors(missing...)
+}

@@ -43,13 +43,7 @@ func (s *Server) listUsers(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := struct {
-		Data []apiUser `json:"data"`
-	}{Data: make([]apiUser, 0, len(users))}
-	for _, u := range users {
-		out.Data = append(out.Data, toAPIUser(u, ""))
-	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, listOf(users, func(u account.User) apiUser { return toAPIUser(u, "") }))
 }
 
 func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
@@ -61,15 +55,8 @@ func (s *Server) createUser(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	var missing []FieldError
-	if req.Email == "" {
-		missing = append(missing, FieldError{Field: "email", Message: "required"})
-	}
-	if req.Role == "" {
-		missing = append(missing, FieldError{Field: "role", Message: "required"})
-	}
-	if len(missing) > 0 {
-		writeProblem(w, r, NewProblem(TypeValidation, "the request is incomplete").WithErrors(missing...))
+	if p := requireFields([2]string{"email", req.Email}, [2]string{"role", req.Role}); p != nil {
+		writeProblem(w, r, p)
 		return
 	}
 	u, err := s.opts.Users.CreateUser(r.Context(), actor(r), req.Email, req.Role)
