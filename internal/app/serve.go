@@ -27,21 +27,26 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		return err
 	}
 	admin := account.NewAdmin(a.Store, a.Accounts, a.Audit)
+	proxies, err := cfg.HTTP.Proxies()
+	if err != nil {
+		return fmt.Errorf("http.trusted_proxies: %w", err)
+	}
 	api := httpapi.New(httpapi.Options{
-		Logger:       a.Logger.With("component", "http"),
-		Registerer:   a.Registry,
-		Gatherer:     a.Registry,
-		MaxBodyBytes: cfg.HTTP.MaxBodyBytes,
-		TLS:          tlsConf != nil,
-		Authenticate: a.Auth.Authenticate,
-		Audit:        a.Audit,
-		Clients:      admin,
-		Policies:     admin,
-		Users:        admin,
-		OAuth:        a.OAuth,
-		Throttle:     auth.NewThrottle(authFailureLimit, authFailureWindow),
-		Sessions:     a.Sessions,
-		Refused:      refusalAuditor{log: a.Audit, logger: a.Logger.With("component", "audit")},
+		Logger:         a.Logger.With("component", "http"),
+		Registerer:     a.Registry,
+		Gatherer:       a.Registry,
+		MaxBodyBytes:   cfg.HTTP.MaxBodyBytes,
+		TLS:            tlsConf != nil,
+		Authenticate:   a.Auth.Authenticate,
+		Audit:          a.Audit,
+		Clients:        admin,
+		Policies:       admin,
+		Users:          admin,
+		OAuth:          a.OAuth,
+		Throttle:       auth.NewThrottle(authFailureLimit, authFailureWindow),
+		TrustedProxies: proxies,
+		Sessions:       a.Sessions,
+		Refused:        refusalAuditor{log: a.Audit, logger: a.Logger.With("component", "audit")},
 		ReadyChecks: map[string]func(context.Context) error{
 			"store":      a.Store.Ping,
 			"migrations": a.checkMigrations,

@@ -13,7 +13,10 @@
 package config
 
 import (
+	"fmt"
+	"net/netip"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -54,6 +57,9 @@ type HTTP struct {
 	// PublicURL is the absolute URL users reach this service at (behind a
 	// proxy, say); empty means derived from the request.
 	PublicURL string `yaml:"public_url"`
+	// TrustedProxies lists, comma-separated, the CIDR prefixes of reverse
+	// proxies whose X-Forwarded-For is believed; empty trusts none.
+	TrustedProxies string `yaml:"trusted_proxies"`
 	// MaxBodyBytes caps a request body.
 	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
@@ -165,4 +171,26 @@ func (c Config) MasterKeyFile() string {
 		return c.Vault.MasterKeyFile
 	}
 	return filepath.Join(c.DataDir, "master.key")
+}
+
+// Proxies parses TrustedProxies; a bare address is a single-host prefix.
+// Errors name the entry's position, not its text.
+func (h HTTP) Proxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, f := range strings.Split(h.TrustedProxies, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(f)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("entry %d is not a CIDR prefix or an IP address", i+1)
+			}
+			pfx = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		out = append(out, pfx.Masked())
+	}
+	return out, nil
 }

@@ -44,6 +44,9 @@ func (c Config) Validate() error {
 
 	v.hostPort("http.addr", c.HTTP.Addr)
 	v.publicURL("http.public_url", c.HTTP.PublicURL)
+	if _, err := c.HTTP.Proxies(); err != nil {
+		v.add("http.trusted_proxies", err.Error())
+	}
 	v.check("http.max_body_bytes", c.HTTP.MaxBodyBytes >= KiB && c.HTTP.MaxBodyBytes <= GiB,
 		fmt.Sprintf("must be between 1KiB and 1GiB, got %d", c.HTTP.MaxBodyBytes))
 	t := c.HTTP.TLS

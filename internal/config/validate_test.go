@@ -23,6 +23,7 @@ func TestValidateNamesEachBadKey(t *testing.T) {
 		{"relative public url", map[string]string{"http.public_url": "mail.example.org"}, "http.public_url"},
 		{"public url with query", map[string]string{"http.public_url": "https://mail.example.org/?a=b"}, "http.public_url"},
 		{"public url not http", map[string]string{"http.public_url": "ftp://mail.example.org"}, "http.public_url"},
+		{"trusted proxy not a prefix", map[string]string{"http.trusted_proxies": "10.0.0.0/8, proxy.internal"}, "http.trusted_proxies"},
 		{"body limit under 1KiB", map[string]string{"http.max_body_bytes": "1023"}, "http.max_body_bytes"},
 		{"body limit over 1GiB", map[string]string{"http.max_body_bytes": "1025MiB"}, "http.max_body_bytes"},
 		{"zero read header timeout", map[string]string{"http.read_header_timeout": "0s"}, "http.read_header_timeout"},

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"runtime/debug"
 	"strings"
@@ -68,6 +70,11 @@ func validRequestID(id string) bool {
 // log when the request ends, even when it ends in a panic.
 func (s *Server) begin(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if client, ok := s.forwardedClient(r); ok {
+			// Everything downstream (logs, throttle, auth policy) sees
+			// the client, as if the proxy were not there.
+			r.RemoteAddr = net.JoinHostPort(client.String(), "0")
+		}
 		id := r.Header.Get("X-Request-Id")
 		if !validRequestID(id) {
 			id = rand.Text()
@@ -79,6 +86,45 @@ func (s *Server) begin(next http.Handler) http.Handler {
 		defer s.observe(r, st)
 		next.ServeHTTP(rw, r)
 	})
+}
+
+// forwardedClient returns the client address a trusted reverse proxy
+// reports: walking X-Forwarded-For from the right (the entry the nearest
+// proxy added), the first address that is not itself a trusted proxy. A
+// request from an untrusted peer keeps its peer address: its header could
+// say anything.
+func (s *Server) forwardedClient(r *http.Request) (netip.Addr, bool) {
+	if len(s.opts.TrustedProxies) == 0 {
+		return netip.Addr{}, false
+	}
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil || !s.trusted(peer.Addr()) {
+		return netip.Addr{}, false
+	}
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(h, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return netip.Addr{}, false // a malformed hop: trust nothing further left
+		}
+		if !s.trusted(addr) {
+			return addr.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range s.opts.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // recoverPanics turns a handler panic into a 500 problem and keeps the

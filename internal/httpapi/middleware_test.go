@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
@@ -370,6 +371,40 @@ func TestRouteLabel(t *testing.T) {
 	} {
 		if got := routeLabel(in); got != want {
 			t.Errorf("routeLabel(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestForwardedForIsBelievedOnlyFromTrustedProxies(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		trusted []string
+		xff     string
+		want    string
+	}{
+		{"no trusted proxies: header ignored", nil, "203.0.113.9", "127.0.0.1"},
+		{"trusted peer: rightmost untrusted hop", []string{"127.0.0.0/8"}, "198.51.100.1, 203.0.113.9, 127.0.0.2", "203.0.113.9"},
+		{"untrusted peer: spoofed header ignored", []string{"10.0.0.0/8"}, "203.0.113.9", "127.0.0.1"},
+		{"malformed hop: peer kept", []string{"127.0.0.0/8"}, "not-an-ip", "127.0.0.1"},
+		{"only proxies in the chain: peer kept", []string{"127.0.0.0/8"}, "127.0.0.5", "127.0.0.1"},
+	}
+	for _, c := range cases {
+		h := newHarness(t, func(o *Options) {
+			for _, p := range c.trusted {
+				o.TrustedProxies = append(o.TrustedProxies, netip.MustParsePrefix(p))
+			}
+		})
+		h.do(t, http.MethodGet, "/healthz", nil, "X-Forwarded-For", c.xff)
+		lines := h.logs.lines(t)
+		var got any
+		for _, l := range lines {
+			if l["path"] == "/healthz" {
+				got = l["remote_ip"]
+			}
+		}
+		if got != c.want {
+			t.Errorf("%s: remote_ip %v, want %s", c.name, got, c.want)
 		}
 	}
 }

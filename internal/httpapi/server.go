@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -72,6 +73,10 @@ type Options struct {
 	// Sessions serves /v1/sessions and client session revocation. Nil
 	// leaves those routes out.
 	Sessions SessionAdmin
+
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client. Empty trusts none (the TCP peer is the client).
+	TrustedProxies []netip.Prefix
 
 	// Throttle refuses (429) source addresses with too many failed
 	// authentications. Nil throttles nothing.
