@@ -13,9 +13,6 @@ const (
 	SchemeAPIKey = "api_key"
 	SchemeBasic  = "basic"
 	SchemeHMAC   = "hmac"
-	// SchemeBearer (OAuth 2.0 access tokens) is always allowed by the
-	// scheme switches: the token endpoint itself authenticates the client
-	// with Basic, which the policy governs. The address allow-list applies.
 	SchemeBearer = "bearer"
 )
 
@@ -24,6 +21,7 @@ type Policy struct {
 	AllowAPIKey bool
 	AllowBasic  bool
 	AllowHMAC   bool
+	AllowBearer bool
 	// IPAllowlist, when not empty, is the only source addresses whose
 	// requests the account's credentials are accepted from.
 	IPAllowlist []netip.Prefix
@@ -36,7 +34,7 @@ type Policy struct {
 
 // DefaultPolicy is the policy of an account that has not set one.
 func DefaultPolicy() Policy {
-	return Policy{AllowAPIKey: true, AllowBasic: true, AllowHMAC: true, TokenTTL: 15 * time.Minute}
+	return Policy{AllowAPIKey: true, AllowBasic: true, AllowHMAC: true, AllowBearer: true, TokenTTL: 15 * time.Minute}
 }
 
 // Limits of Policy.TokenTTL.
@@ -47,8 +45,8 @@ const (
 
 // Validate checks the policy is coherent.
 func (p Policy) Validate() error {
-	if !p.AllowAPIKey && !p.AllowBasic && !p.AllowHMAC {
-		return fmt.Errorf("at least one of api_key, basic and hmac must be allowed")
+	if !p.AllowAPIKey && !p.AllowBasic && !p.AllowHMAC && !p.AllowBearer {
+		return fmt.Errorf("at least one of api_key, basic, bearer and hmac must be allowed")
 	}
 	if p.TokenTTL < MinTokenTTL || p.TokenTTL > MaxTokenTTL {
 		return fmt.Errorf("token_ttl_seconds must be between %d and %d", int(MinTokenTTL.Seconds()), int(MaxTokenTTL.Seconds()))
@@ -62,7 +60,7 @@ func (p Policy) Validate() error {
 // Allows reports whether a request with scheme from addr is acceptable,
 // and why not.
 func (p Policy) Allows(scheme string, addr netip.Addr) (bool, string) {
-	allowed := map[string]bool{SchemeAPIKey: p.AllowAPIKey, SchemeBasic: p.AllowBasic, SchemeHMAC: p.AllowHMAC, SchemeBearer: true}
+	allowed := map[string]bool{SchemeAPIKey: p.AllowAPIKey, SchemeBasic: p.AllowBasic, SchemeHMAC: p.AllowHMAC, SchemeBearer: p.AllowBearer}
 	if !allowed[scheme] {
 		return false, scheme + " disabled by policy"
 	}

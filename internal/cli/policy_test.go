@@ -14,7 +14,7 @@ func TestAuthPolicyIsEnforcedAndCannotLockOut(t *testing.T) {
 	base, owner, api := srv.base, srv.owner, srv.api
 
 	status, _, body := api.call("GET", "/v1/auth-policy", owner, "", "")
-	if status != 200 || !strings.Contains(string(body), `"allowed_schemes":["api_key","basic","hmac"]`) || !strings.Contains(string(body), `"token_ttl_seconds":900`) {
+	if status != 200 || !strings.Contains(string(body), `"allowed_schemes":["api_key","basic","bearer","hmac"]`) || !strings.Contains(string(body), `"token_ttl_seconds":900`) {
 		t.Fatalf("default policy: %d %s", status, body)
 	}
 	put := func(policy string) (int, []byte) {
@@ -52,6 +52,14 @@ func TestAuthPolicyIsEnforcedAndCannotLockOut(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 401 {
 		t.Fatalf("Basic after disabling it: %d, want 401", resp.StatusCode)
+	}
+	// Bearer tokens are switched off too: the token endpoint refuses.
+	tokReq, _ := http.NewRequest("POST", base+"/oauth2/token", strings.NewReader("grant_type=client_credentials"))
+	tokReq.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	id, secret, _ := strings.Cut(owner, ":")
+	tokReq.SetBasicAuth(id, secret)
+	if resp, err := http.DefaultClient.Do(tokReq); err != nil || resp.StatusCode < 400 {
+		t.Fatalf("token issued although bearer is not allowed: %v %v", resp.StatusCode, err)
 	}
 	status, _, body = api.call("GET", "/v1/auth-policy", owner, "", "")
 	if status != 200 || !strings.Contains(string(body), `"ip_allowlist":["127.0.0.0/8","::1/128"]`) || !strings.Contains(string(body), `"mfa_required":true`) {

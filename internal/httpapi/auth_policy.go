@@ -33,7 +33,8 @@ func (s *Server) policyRoutes() {
 func toAuthPolicy(p auth.Policy) authPolicy {
 	out := authPolicy{AllowedSchemes: []string{}, IPAllowlist: []string{}, MFARequired: p.MFARequired,
 		TokenTTLSeconds: int(p.TokenTTL / time.Second)}
-	for scheme, on := range map[string]bool{auth.SchemeAPIKey: p.AllowAPIKey, auth.SchemeBasic: p.AllowBasic, auth.SchemeHMAC: p.AllowHMAC} {
+	for scheme, on := range map[string]bool{auth.SchemeAPIKey: p.AllowAPIKey, auth.SchemeBasic: p.AllowBasic,
+		auth.SchemeHMAC: p.AllowHMAC, auth.SchemeBearer: p.AllowBearer} {
 		if on {
 			out.AllowedSchemes = append(out.AllowedSchemes, scheme)
 		}
@@ -69,9 +70,11 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) {
 			p.AllowBasic = true
 		case auth.SchemeHMAC:
 			p.AllowHMAC = true
+		case auth.SchemeBearer:
+			p.AllowBearer = true
 		default:
 			writeProblem(w, r, NewProblem(TypeValidation, "allowed_schemes holds an unknown scheme").
-				WithErrors(FieldError{Field: "allowed_schemes", Message: "entry " + strconv.Itoa(i+1) + " is not api_key, basic or hmac"}))
+				WithErrors(FieldError{Field: "allowed_schemes", Message: "entry " + strconv.Itoa(i+1) + " is not api_key, basic, bearer or hmac"}))
 			return
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 
 // Server issues, revokes, introspects and verifies tokens.
 type Server struct {
+	policies auth.PolicyLookup
 	provider fosite.OAuth2Provider
 	storage  *storage
 	clients  auth.ClientLookup
@@ -63,7 +65,7 @@ func New(ctx context.Context, db *store.Store, master vault.MasterKey, clients a
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
 	)
-	return &Server{provider: provider, storage: st, clients: clients, log: log}, nil
+	return &Server{provider: provider, storage: st, clients: clients, log: log, policies: policies}, nil
 }
 
 // sha256Hasher compares client secrets with their stored SHA-256 (see
@@ -148,6 +150,16 @@ func (s *Server) Token(rw http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.provider.WriteAccessError(ctx, w, ar, err)
 		return
+	}
+	// The account's policy governs the token endpoint too: no tokens
+	// when bearer tokens are switched off or the address is not allowed.
+	if cl, ok := ar.GetClient().(*client); ok {
+		policy, err := s.policies.AuthPolicy(ctx, cl.cred.AccountID)
+		addr, _ := netip.ParseAddrPort(r.RemoteAddr)
+		if ok, _ := policy.Allows(auth.SchemeBearer, addr.Addr()); err != nil || !ok {
+			s.provider.WriteAccessError(ctx, w, ar, fosite.ErrAccessDenied.WithHint("The account's authentication policy does not allow tokens from here."))
+			return
+		}
 	}
 	requested := ar.GetRequestedScopes()
 	if len(requested) == 0 {
