@@ -23,11 +23,19 @@ Subcommands:
   clients rotate --account ID --client CLIENT_ID
                                  replace a client's secret; prints the new one once
   clients revoke --account ID --client CLIENT_ID
-                                 revoke a client`
+                                 revoke a client
+  users list     --account ID    list the account's users
+  users create   --account ID --email EMAIL --role ROLE
+                                 add a user; prints the initial password once
+  users update   --account ID --user USER_ID [--role ROLE] [--disabled=true|false]
+                                 change a user's role or disable them`
 
 func runAdmin(ctx context.Context, env Env, args []string) error {
 	if len(args) > 0 && args[0] == "clients" {
 		return runClients(ctx, env, args[1:])
+	}
+	if len(args) > 0 && args[0] == "users" {
+		return runUsers(ctx, env, args[1:])
 	}
 	if err := subcommand(env, args, "bootstrap", adminHelp); err != nil {
 		return err
@@ -67,6 +75,26 @@ func runAdmin(ctx context.Context, env Env, args []string) error {
 	return nil
 }
 
+// operatorAdmin opens the store and returns the administration service
+// acting for the host operator on accountID: the platform ("system" actor
+// "cli") with every scope, since whoever can run this command can read
+// the database anyway. Every change is still audited.
+func operatorAdmin(ctx context.Context, env Env, cf *configFlags, accountID string) (*account.Admin, account.Actor, func(), error) {
+	s, err := cf.openStore(ctx, env, nil)
+	if err != nil {
+		return nil, account.Actor{}, nil, err
+	}
+	accounts := account.NewStore(s)
+	if _, err := accounts.GetAccount(ctx, accountID); err != nil {
+		_ = s.Close()
+		return nil, account.Actor{}, nil, fmt.Errorf("account %s: %w", accountID, err)
+	}
+	actor := account.Actor{Principal: auth.Principal{
+		AccountID: accountID, ActorKind: auth.ActorSystem, ActorID: "cli", Role: account.RoleOwner, Scopes: auth.AllScopes(),
+	}}
+	return account.NewAdmin(s, accounts, audit.New(s, audit.Options{})), actor, func() { _ = s.Close() }, nil
+}
+
 // runClients manages API clients from the host. The operator acts as the
 // platform ("system" actor "cli") with every scope: whoever can run this
 // command can read the database anyway. Every change is audited.
@@ -96,19 +124,11 @@ func runClients(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintln(env.Stderr, "--account is required; rotate and revoke also need --client")
 		return errUsage
 	}
-	s, err := cf.openStore(ctx, env, nil)
+	admin, actor, closeStore, err := operatorAdmin(ctx, env, &cf, *accountID)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	accounts := account.NewStore(s)
-	if _, err := accounts.GetAccount(ctx, *accountID); err != nil {
-		return fmt.Errorf("account %s: %w", *accountID, err)
-	}
-	admin := account.NewAdmin(s, accounts, audit.New(s, audit.Options{}))
-	actor := account.Actor{Principal: auth.Principal{
-		AccountID: *accountID, ActorKind: auth.ActorSystem, ActorID: "cli", Role: account.RoleOwner, Scopes: auth.AllScopes(),
-	}}
+	defer closeStore()
 	switch verb {
 	case "list":
 		clients, err := admin.ListClients(ctx, actor)

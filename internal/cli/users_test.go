@@ -56,3 +56,44 @@ func TestUserAdministrationOverTheAPI(t *testing.T) {
 		}
 	}
 }
+
+func TestAdminUsersCommands(t *testing.T) {
+	t.Parallel()
+	env := []string{"SEALPOST_DATA_DIR=" + t.TempDir()}
+	code, out, errOut := run(t, env, "admin", "bootstrap")
+	if code != 0 {
+		t.Fatalf("bootstrap: %s", errOut)
+	}
+	acct := parseCreds(out)["account_id"]
+	code, out, errOut = run(t, env, "admin", "users", "create", "--account", acct, "--email", "clerk@clinic.example", "--role", "auditor")
+	if code != 0 || !strings.Contains(out, "initial_password: ") {
+		t.Fatalf("create: %d %s %s", code, out, errOut)
+	}
+	var userID string
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, "user_id: "); ok {
+			userID = v
+		}
+	}
+	code, out, _ = run(t, env, "admin", "users", "update", "--account", acct, "--user", userID, "--role", "sender", "--disabled")
+	if code != 0 || !strings.Contains(out, "role: sender") || !strings.Contains(out, "disabled: true") {
+		t.Fatalf("update: %d %s", code, out)
+	}
+	code, out, _ = run(t, env, "admin", "users", "list", "--account", acct)
+	if code != 0 || !strings.Contains(out, "clerk@clinic.example") || !strings.Contains(out, "owner@example.com") {
+		t.Fatalf("list: %d %s", code, out)
+	}
+	for _, args := range [][]string{
+		{"create", "--account", acct, "--email", "not an email", "--role", "sender"},
+		{"update", "--account", acct},
+		{"list"},
+		{"update", "--account", acct, "--user", userID, "--disabled=maybe"},
+	} {
+		if code, _, _ := run(t, env, append([]string{"admin", "users"}, args...)...); code == 0 {
+			t.Errorf("%v: exit 0", args)
+		}
+	}
+	if code, out, _ := run(t, env, "audit", "verify", "--account", acct); code != 0 || !strings.Contains(out, "OK") {
+		t.Fatalf("audit verify: %s", out)
+	}
+}
