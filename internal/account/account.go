@@ -56,7 +56,25 @@ type User struct {
 	Email     string
 	Role      string
 	Disabled  bool
-	CreatedAt time.Time
+	// Locked: too many failed logins; the user waits out a delay or, after
+	// 100, until an administrator unlocks them.
+	Locked bool
+	// MFAEnabled: the user has a confirmed TOTP enrolment.
+	MFAEnabled bool
+	CreatedAt  time.Time
+}
+
+// userColumns and scanUser read a User; every user query selects these.
+const userColumns = `id, account_id, email, role, disabled, created_at, COALESCE(locked_until, 0), COALESCE(totp_confirmed_at, 0)`
+
+func scanUser(row interface{ Scan(...any) error }, now time.Time) (User, error) {
+	var u User
+	var created, lockedUntil, mfaAt int64
+	if err := row.Scan(&u.ID, &u.AccountID, &u.Email, &u.Role, &u.Disabled, &created, &lockedUntil, &mfaAt); err != nil {
+		return User{}, err
+	}
+	u.CreatedAt, u.Locked, u.MFAEnabled = store.FromMicros(created), lockedUntil > store.Micros(now), mfaAt != 0
+	return u, nil
 }
 
 // Client is an API client (a machine credential).
@@ -66,8 +84,20 @@ type Client struct {
 	Name      string
 	Role      string
 	Scopes    []string
-	CreatedAt time.Time
-	RevokedAt time.Time
+	// FirstParty marks the organisation's own applications (the only
+	// clients the password grant serves).
+	FirstParty bool
+	CreatedAt  time.Time
+	RevokedAt  time.Time
+}
+
+// ClientSpec describes an API client to create.
+type ClientSpec struct {
+	Name string
+	Role string
+	// Scopes narrow the role's; empty means all of them.
+	Scopes     []string
+	FirstParty bool
 }
 
 // Role is a named set of scopes.
@@ -184,22 +214,18 @@ func (s *Store) CreateUser(ctx context.Context, tx store.Tx, accountID, email, p
 
 // GetUser returns the user id of account accountID.
 func (s *Store) GetUser(ctx context.Context, accountID, id string) (User, error) {
-	var u User
-	var created int64
-	err := s.db.Reader().QueryRow(ctx,
-		"SELECT id, account_id, email, role, disabled, created_at FROM users WHERE account_id = $1 AND id = $2",
-		accountID, id).Scan(&u.ID, &u.AccountID, &u.Email, &u.Role, &u.Disabled, &created)
+	u, err := scanUser(s.db.Reader().QueryRow(ctx,
+		"SELECT "+userColumns+" FROM users WHERE account_id = $1 AND id = $2", accountID, id), s.now())
 	if err != nil {
 		return User{}, fmt.Errorf("get user: %w", err)
 	}
-	u.CreatedAt = store.FromMicros(created)
 	return u, nil
 }
 
 // CreateClient inserts an API client. Scopes default to the role's and may
 // only narrow them.
-func (s *Store) CreateClient(ctx context.Context, tx store.Tx, accountID, name, role string, scopes []string, id string, secretHash []byte) (Client, error) {
-	name = strings.TrimSpace(name)
+func (s *Store) CreateClient(ctx context.Context, tx store.Tx, accountID string, spec ClientSpec, id string, secretHash []byte) (Client, error) {
+	name, role, scopes := strings.TrimSpace(spec.Name), spec.Role, spec.Scopes
 	if name == "" || len(name) > 200 {
 		return Client{}, fmt.Errorf("%w: client name must be 1..200 characters", ErrInvalid)
 	}
@@ -216,10 +242,10 @@ func (s *Store) CreateClient(ctx context.Context, tx store.Tx, accountID, name, 
 		}
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
-	c := Client{ID: id, AccountID: accountID, Name: name, Role: role, Scopes: scopes, CreatedAt: now}
-	_, err = tx.Exec(ctx, `INSERT INTO api_clients (id, account_id, name, secret_hash, role, scopes, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		id, accountID, name, secretHash, role, strings.Join(scopes, " "), store.Micros(now))
+	c := Client{ID: id, AccountID: accountID, Name: name, Role: role, Scopes: scopes, FirstParty: spec.FirstParty, CreatedAt: now}
+	_, err = tx.Exec(ctx, `INSERT INTO api_clients (id, account_id, name, secret_hash, role, scopes, created_at, first_party)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		id, accountID, name, secretHash, role, strings.Join(scopes, " "), store.Micros(now), spec.FirstParty)
 	if err != nil {
 		return Client{}, fmt.Errorf("create client: %w", err)
 	}
@@ -229,7 +255,7 @@ func (s *Store) CreateClient(ctx context.Context, tx store.Tx, accountID, name, 
 // ListClients returns the account's API clients, newest first. Secrets are
 // never returned: only their hashes are stored.
 func (s *Store) ListClients(ctx context.Context, accountID string) ([]Client, error) {
-	rows, err := s.db.Reader().Query(ctx, `SELECT id, account_id, name, role, scopes, created_at, COALESCE(revoked_at, 0)
+	rows, err := s.db.Reader().Query(ctx, `SELECT id, account_id, name, role, scopes, created_at, COALESCE(revoked_at, 0), first_party
 		FROM api_clients WHERE account_id = $1 ORDER BY created_at DESC, id`, accountID)
 	if err != nil {
 		return nil, fmt.Errorf("list clients: %w", err)
@@ -240,7 +266,7 @@ func (s *Store) ListClients(ctx context.Context, accountID string) ([]Client, er
 		var c Client
 		var scopes string
 		var created, revoked int64
-		if err := rows.Scan(&c.ID, &c.AccountID, &c.Name, &c.Role, &scopes, &created, &revoked); err != nil {
+		if err := rows.Scan(&c.ID, &c.AccountID, &c.Name, &c.Role, &scopes, &created, &revoked, &c.FirstParty); err != nil {
 			return nil, err
 		}
 		c.Scopes, c.CreatedAt, c.RevokedAt = strings.Fields(scopes), store.FromMicros(created), store.FromMicros(revoked)
@@ -270,9 +296,9 @@ func (s *Store) ClientCredential(ctx context.Context, clientID string) (auth.Cli
 	var c auth.ClientCredential
 	var scopes, status string
 	var revoked int64
-	err := s.db.Reader().QueryRow(ctx, `SELECT c.id, c.account_id, c.secret_hash, c.role, c.scopes, COALESCE(c.revoked_at, 0), a.status
-		FROM api_clients c JOIN accounts a ON a.id = c.account_id WHERE c.id = $1`, clientID).
-		Scan(&c.ID, &c.AccountID, &c.SecretHash, &c.Role, &scopes, &revoked, &status)
+	err := s.db.Reader().QueryRow(ctx, `SELECT c.id, c.account_id, c.secret_hash, c.role, c.scopes, COALESCE(c.revoked_at, 0), a.status,
+		c.first_party FROM api_clients c JOIN accounts a ON a.id = c.account_id WHERE c.id = $1`, clientID).
+		Scan(&c.ID, &c.AccountID, &c.SecretHash, &c.Role, &scopes, &revoked, &status, &c.FirstParty)
 	if err != nil {
 		return auth.ClientCredential{}, fmt.Errorf("client credential: %w", err)
 	}
@@ -308,4 +334,21 @@ func (s *Store) setClientSecret(ctx context.Context, tx store.Tx, accountID, id 
 		return fmt.Errorf("rotate client %s: %w", id, ErrNotFound)
 	}
 	return nil
+}
+
+// UserCredential implements auth.UserLookup: the user's current role,
+// scopes and standing, read on every request a user token makes, so a
+// changed role or a disabled user takes effect at once.
+func (s *Store) UserCredential(ctx context.Context, accountID, userID string) (auth.UserCredential, error) {
+	var u auth.UserCredential
+	var scopes, status string
+	err := s.db.Reader().QueryRow(ctx, `SELECT u.id, u.account_id, u.email, u.role, r.scopes, u.disabled, a.status
+		FROM users u JOIN roles r ON r.name = u.role JOIN accounts a ON a.id = u.account_id
+		WHERE u.account_id = $1 AND u.id = $2`, accountID, userID).
+		Scan(&u.ID, &u.AccountID, &u.Email, &u.Role, &scopes, &u.Disabled, &status)
+	if err != nil {
+		return auth.UserCredential{}, fmt.Errorf("user credential: %w", err)
+	}
+	u.Scopes, u.AccountActive = strings.Fields(scopes), status == StatusActive
+	return u, nil
 }

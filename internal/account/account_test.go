@@ -118,7 +118,7 @@ func TestAccountQueriesAreScopedByAccount(t *testing.T) {
 			}
 			id, _, hash, _ := auth.NewClientCredentials()
 			clientA = id
-			_, err = accts.CreateClient(ctx, tx, a.ID, "a-client", account.RoleSender, nil, id, hash)
+			_, err = accts.CreateClient(ctx, tx, a.ID, account.ClientSpec{Name: "a-client", Role: account.RoleSender}, id, hash)
 			return err
 		})
 		if err != nil {
@@ -181,7 +181,7 @@ func TestInvalidPrincipalsAreRefused(t *testing.T) {
 			}, account.ErrEmailTaken},
 			{"client scope wider than role", func(tx store.Tx) error {
 				id, _, h, _ := auth.NewClientCredentials()
-				_, err := accts.CreateClient(ctx, tx, acct.ID, "c", account.RoleAuditor, []string{auth.ScopeMessagesSend}, id, h)
+				_, err := accts.CreateClient(ctx, tx, acct.ID, account.ClientSpec{Name: "c", Role: account.RoleAuditor, Scopes: []string{auth.ScopeMessagesSend}}, id, h)
 				return err
 			}, account.ErrScopeTooWide},
 		}

@@ -81,7 +81,7 @@ func Bootstrap(ctx context.Context, db *store.Store, accounts *Store, log Audito
 		if err != nil {
 			return err
 		}
-		client, err := accounts.CreateClient(ctx, tx, acct.ID, "bootstrap", RoleOwner, nil, clientID, secretHash)
+		client, err := accounts.CreateClient(ctx, tx, acct.ID, ClientSpec{Name: "bootstrap", Role: RoleOwner}, clientID, secretHash)
 		if err != nil {
 			return err
 		}

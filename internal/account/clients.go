@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/sealpost/sealpost/internal/audit"
 	"github.com/sealpost/sealpost/internal/auth"
@@ -45,28 +46,29 @@ type NewClient struct {
 // CreateClient creates an API client in the actor's account. Its scopes
 // default to the role's, must lie within the role, and must lie within the
 // actor's own scopes: nobody mints a credential stronger than their own.
-func (a *Admin) CreateClient(ctx context.Context, actor Actor, name, role string, scopes []string) (NewClient, error) {
+func (a *Admin) CreateClient(ctx context.Context, actor Actor, spec ClientSpec) (NewClient, error) {
 	id, secret, hash, err := auth.NewClientCredentials()
 	if err != nil {
 		return NewClient{}, err
 	}
 	var c Client
 	err = a.db.InTx(ctx, func(tx store.Tx) error {
-		r, err := a.accounts.Role(ctx, tx, role)
+		r, err := a.accounts.Role(ctx, tx, spec.Role)
 		if err != nil {
 			return err
 		}
-		granted := scopes
+		granted := spec.Scopes
 		if len(granted) == 0 {
 			granted = r.Scopes
 		}
 		if err := checkGrant(actor.Principal, granted); err != nil {
 			return err
 		}
-		if c, err = a.accounts.CreateClient(ctx, tx, actor.Principal.AccountID, name, role, scopes, id, hash); err != nil {
+		if c, err = a.accounts.CreateClient(ctx, tx, actor.Principal.AccountID, spec, id, hash); err != nil {
 			return err
 		}
-		return a.audit(ctx, tx, actor, "client.created", "client/"+c.ID, map[string]string{"role": role})
+		return a.audit(ctx, tx, actor, "client.created", "client/"+c.ID, map[string]string{"role": spec.Role,
+			"first_party": strconv.FormatBool(spec.FirstParty)})
 	})
 	if err != nil {
 		return NewClient{}, err

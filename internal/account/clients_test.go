@@ -22,7 +22,7 @@ func TestAdminManagesClientsWithinItsAccountAndScopes(t *testing.T) {
 		ownerA := f.ownerA
 		ownerA.SourceIP, ownerA.RequestID = "192.0.2.7", "req-1"
 
-		c, err := admin.CreateClient(ctx, ownerA, "ehr", account.RoleSender, nil)
+		c, err := admin.CreateClient(ctx, ownerA, account.ClientSpec{Name: "ehr", Role: account.RoleSender})
 		if err != nil || c.Secret == "" || c.AccountID != a.AccountID {
 			t.Fatalf("create: %+v %v", c, err)
 		}
@@ -52,7 +52,7 @@ func TestAdminManagesClientsWithinItsAccountAndScopes(t *testing.T) {
 		// Nobody grants more than they hold.
 		narrow := ownerA
 		narrow.Principal.Scopes = []string{auth.ScopeAdmin, auth.ScopeAuditRead}
-		if _, err := admin.CreateClient(ctx, narrow, "mint", account.RoleSender, nil); !errors.Is(err, account.ErrEscalation) {
+		if _, err := admin.CreateClient(ctx, narrow, account.ClientSpec{Name: "mint", Role: account.RoleSender}); !errors.Is(err, account.ErrEscalation) {
 			t.Errorf("escalating create: %v", err)
 		}
 		if _, err := admin.RotateClient(ctx, narrow, c.ID); !errors.Is(err, account.ErrEscalation) {

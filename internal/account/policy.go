@@ -25,9 +25,9 @@ func (s *Store) authPolicy(ctx context.Context, q store.Querier, accountID strin
 	p := auth.DefaultPolicy()
 	var allowlist string
 	var ttl int64
-	err := q.QueryRow(ctx, `SELECT allow_api_key, allow_basic, allow_hmac, allow_bearer, ip_allowlist, mfa_required, token_ttl_seconds
-		FROM account_auth_policy WHERE account_id = $1`, accountID).
-		Scan(&p.AllowAPIKey, &p.AllowBasic, &p.AllowHMAC, &p.AllowBearer, &allowlist, &p.MFARequired, &ttl)
+	err := q.QueryRow(ctx, `SELECT allow_api_key, allow_basic, allow_hmac, allow_bearer, ip_allowlist, mfa_required, token_ttl_seconds,
+		allow_password_grant FROM account_auth_policy WHERE account_id = $1`, accountID).
+		Scan(&p.AllowAPIKey, &p.AllowBasic, &p.AllowHMAC, &p.AllowBearer, &allowlist, &p.MFARequired, &ttl, &p.AllowPasswordGrant)
 	if errors.Is(err, store.ErrNotFound) {
 		return auth.DefaultPolicy(), nil
 	}
@@ -91,19 +91,20 @@ func (a *Admin) UpdatePolicy(ctx context.Context, actor Actor, scheme string, p 
 	}
 	return a.db.InTx(ctx, func(tx store.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO account_auth_policy (account_id, allow_api_key, allow_basic, allow_hmac, allow_bearer,
-			ip_allowlist, mfa_required, token_ttl_seconds, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ip_allowlist, mfa_required, token_ttl_seconds, updated_at, allow_password_grant) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 			ON CONFLICT (account_id) DO UPDATE SET allow_api_key = excluded.allow_api_key, allow_basic = excluded.allow_basic,
 			allow_hmac = excluded.allow_hmac, allow_bearer = excluded.allow_bearer, ip_allowlist = excluded.ip_allowlist,
-			mfa_required = excluded.mfa_required, token_ttl_seconds = excluded.token_ttl_seconds, updated_at = excluded.updated_at`,
+			mfa_required = excluded.mfa_required, token_ttl_seconds = excluded.token_ttl_seconds, updated_at = excluded.updated_at,
+			allow_password_grant = excluded.allow_password_grant`,
 			actor.Principal.AccountID, p.AllowAPIKey, p.AllowBasic, p.AllowHMAC, p.AllowBearer, strings.Join(prefixes, " "),
-			p.MFARequired, int64(p.TokenTTL/time.Second), store.Micros(time.Now()))
+			p.MFARequired, int64(p.TokenTTL/time.Second), store.Micros(time.Now()), p.AllowPasswordGrant)
 		if err != nil {
 			return fmt.Errorf("store auth policy: %w", err)
 		}
 		return a.audit(ctx, tx, actor, "auth_policy.updated", "account/"+actor.Principal.AccountID, map[string]string{
 			"api_key": strconv.FormatBool(p.AllowAPIKey), "basic": strconv.FormatBool(p.AllowBasic),
 			"hmac": strconv.FormatBool(p.AllowHMAC), "bearer": strconv.FormatBool(p.AllowBearer), "ip_allowlist_entries": strconv.Itoa(len(prefixes)),
-			"mfa_required": strconv.FormatBool(p.MFARequired), "token_ttl_seconds": strconv.FormatInt(int64(p.TokenTTL/time.Second), 10),
+			"mfa_required": strconv.FormatBool(p.MFARequired), "password_grant": strconv.FormatBool(p.AllowPasswordGrant), "token_ttl_seconds": strconv.FormatInt(int64(p.TokenTTL/time.Second), 10),
 		})
 	})
 }

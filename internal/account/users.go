@@ -61,6 +61,8 @@ func (a *Admin) ListUsers(ctx context.Context, actor Actor) ([]User, error) {
 type UserChange struct {
 	Role     *string
 	Disabled *bool
+	// Unlock clears the user's failed-login count and lifts a lock.
+	Unlock bool
 }
 
 // UpdateUser changes a user's role or disabled flag, effective on the
@@ -104,6 +106,14 @@ func (a *Admin) UpdateUser(ctx context.Context, actor Actor, userID string, ch U
 			details["disabled"] = strconv.FormatBool(*ch.Disabled)
 			u.Disabled = *ch.Disabled
 		}
+		if ch.Unlock {
+			if _, err := tx.Exec(ctx, "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE account_id = $1 AND id = $2",
+				u.AccountID, u.ID); err != nil {
+				return fmt.Errorf("unlock user: %w", err)
+			}
+			details["unlocked"] = strconv.FormatBool(u.Locked)
+			u.Locked = false
+		}
 		if len(details) == 0 {
 			return nil
 		}
@@ -129,33 +139,26 @@ func (a *Admin) UpdateUser(ctx context.Context, actor Actor, userID string, ch U
 
 // ListUsers returns the account's users, oldest first.
 func (s *Store) ListUsers(ctx context.Context, accountID string) ([]User, error) {
-	rows, err := s.db.Reader().Query(ctx, `SELECT id, account_id, email, role, disabled, created_at
-		FROM users WHERE account_id = $1 ORDER BY created_at, id`, accountID)
+	rows, err := s.db.Reader().Query(ctx, "SELECT "+userColumns+" FROM users WHERE account_id = $1 ORDER BY created_at, id", accountID)
 	if err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
 	defer rows.Close()
 	var out []User
 	for rows.Next() {
-		var u User
-		var created int64
-		if err := rows.Scan(&u.ID, &u.AccountID, &u.Email, &u.Role, &u.Disabled, &created); err != nil {
+		u, err := scanUser(rows, s.now())
+		if err != nil {
 			return nil, err
 		}
-		u.CreatedAt = store.FromMicros(created)
 		out = append(out, u)
 	}
 	return out, rows.Err()
 }
 
 func (s *Store) userTx(ctx context.Context, tx store.Tx, accountID, id string) (User, error) {
-	var u User
-	var created int64
-	err := tx.QueryRow(ctx, "SELECT id, account_id, email, role, disabled, created_at FROM users WHERE account_id = $1 AND id = $2",
-		accountID, id).Scan(&u.ID, &u.AccountID, &u.Email, &u.Role, &u.Disabled, &created)
+	u, err := scanUser(tx.QueryRow(ctx, "SELECT "+userColumns+" FROM users WHERE account_id = $1 AND id = $2", accountID, id), s.now())
 	if err != nil {
 		return User{}, fmt.Errorf("user %s: %w", id, err)
 	}
-	u.CreatedAt = store.FromMicros(created)
 	return u, nil
 }

@@ -30,6 +30,28 @@ type ClientCredential struct {
 	Revoked    bool
 	// AccountActive is false when the account is suspended or closed.
 	AccountActive bool
+	// FirstParty marks the organisation's own applications, the only
+	// clients the password grant may serve.
+	FirstParty bool
+}
+
+// UserCredential is what the authenticator needs to know of a user.
+type UserCredential struct {
+	ID            string
+	AccountID     string
+	Email         string
+	Role          string
+	Scopes        []string // the role's
+	Disabled      bool
+	AccountActive bool
+}
+
+// Active reports whether the user may act at all.
+func (u UserCredential) Active() bool { return !u.Disabled && u.AccountActive }
+
+// UserLookup finds a user of an account.
+type UserLookup interface {
+	UserCredential(ctx context.Context, accountID, userID string) (UserCredential, error)
 }
 
 // ClientLookup finds an API client by its public id across accounts (the

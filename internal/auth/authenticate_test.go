@@ -29,7 +29,7 @@ func TestAuthenticateAPIKeyAndBasic(t *testing.T) {
 				return err
 			}
 			acctID = a.ID
-			_, err = accts.CreateClient(ctx, tx, a.ID, "ehr", account.RoleSender, nil, id, hash)
+			_, err = accts.CreateClient(ctx, tx, a.ID, account.ClientSpec{Name: "ehr", Role: account.RoleSender}, id, hash)
 			return err
 		})
 		if err != nil {

@@ -30,6 +30,10 @@ type Policy struct {
 	MFARequired bool
 	// TokenTTL is the lifetime of OAuth access tokens (1 to 60 minutes).
 	TokenTTL time.Duration
+	// AllowPasswordGrant turns on the OAuth password grant (RFC 6749
+	// §4.3) for the account's first-party clients. RFC 9700 §2.4 advises
+	// against the grant, so it is off by default.
+	AllowPasswordGrant bool
 }
 
 // DefaultPolicy is the policy of an account that has not set one.

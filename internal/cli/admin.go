@@ -117,6 +117,7 @@ func runClients(ctx context.Context, env Env, args []string) error {
 	role := fs.String("role", "", "role: owner, admin, sender, marketer or auditor (create)")
 	scopes := fs.String("scopes", "", "comma-separated scopes narrowing the role (create; default: the role's)")
 	clientID := fs.String("client", "", "client id (rotate, revoke)")
+	firstParty := fs.Bool("first-party", false, "mark the client first-party: the only clients the OAuth password grant serves (create)")
 	if err := parse(env, fs, args[1:]); err != nil {
 		return err
 	}
@@ -151,7 +152,7 @@ func runClients(ctx context.Context, env Env, args []string) error {
 		if *scopes != "" {
 			narrowed = strings.Split(*scopes, ",")
 		}
-		c, err := admin.CreateClient(ctx, actor, *name, *role, narrowed)
+		c, err := admin.CreateClient(ctx, actor, account.ClientSpec{Name: *name, Role: *role, Scopes: narrowed, FirstParty: *firstParty})
 		if err != nil {
 			return err
 		}

@@ -11,7 +11,7 @@ import (
 
 // ClientAdmin manages the API clients of the caller's account.
 type ClientAdmin interface {
-	CreateClient(ctx context.Context, actor account.Actor, name, role string, scopes []string) (account.NewClient, error)
+	CreateClient(ctx context.Context, actor account.Actor, spec account.ClientSpec) (account.NewClient, error)
 	ListClients(ctx context.Context, actor account.Actor) ([]account.Client, error)
 	RotateClient(ctx context.Context, actor account.Actor, clientID string) (account.NewClient, error)
 	RevokeClient(ctx context.Context, actor account.Actor, clientID string) error
@@ -19,18 +19,19 @@ type ClientAdmin interface {
 
 // apiClient is the ApiClient schema of api/openapi.yaml.
 type apiClient struct {
-	ID        string     `json:"id"`
-	Name      string     `json:"name"`
-	Role      string     `json:"role"`
-	Scopes    []string   `json:"scopes"`
-	CreatedAt time.Time  `json:"created_at"`
-	RevokedAt *time.Time `json:"revoked_at"`
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Role       string     `json:"role"`
+	Scopes     []string   `json:"scopes"`
+	FirstParty bool       `json:"first_party"`
+	CreatedAt  time.Time  `json:"created_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
 	// Secret is set only in the answer to create and rotate.
 	Secret string `json:"client_secret,omitempty"`
 }
 
 func toAPIClient(c account.Client, secret string) apiClient {
-	out := apiClient{ID: c.ID, Name: c.Name, Role: c.Role, Scopes: c.Scopes, CreatedAt: c.CreatedAt, Secret: secret}
+	out := apiClient{ID: c.ID, Name: c.Name, Role: c.Role, Scopes: c.Scopes, FirstParty: c.FirstParty, CreatedAt: c.CreatedAt, Secret: secret}
 	if out.Scopes == nil {
 		out.Scopes = []string{}
 	}
@@ -42,9 +43,10 @@ func toAPIClient(c account.Client, secret string) apiClient {
 }
 
 type createClientRequest struct {
-	Name   string   `json:"name"`
-	Role   string   `json:"role"`
-	Scopes []string `json:"scopes"`
+	Name       string   `json:"name"`
+	Role       string   `json:"role"`
+	Scopes     []string `json:"scopes"`
+	FirstParty bool     `json:"first_party"`
 }
 
 func (s *Server) clientRoutes() {
@@ -79,7 +81,8 @@ func (s *Server) createClient(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, p)
 		return
 	}
-	c, err := s.opts.Clients.CreateClient(r.Context(), actor(r), req.Name, req.Role, req.Scopes)
+	c, err := s.opts.Clients.CreateClient(r.Context(), actor(r), account.ClientSpec{
+		Name: req.Name, Role: req.Role, Scopes: req.Scopes, FirstParty: req.FirstParty})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -23,6 +23,8 @@ type authPolicy struct {
 	IPAllowlist     []string `json:"ip_allowlist"`
 	MFARequired     bool     `json:"mfa_required"`
 	TokenTTLSeconds int      `json:"token_ttl_seconds"`
+	// AllowPasswordGrant is optional on PUT (default false).
+	AllowPasswordGrant bool `json:"allow_password_grant"`
 }
 
 func (s *Server) policyRoutes() {
@@ -32,7 +34,7 @@ func (s *Server) policyRoutes() {
 
 func toAuthPolicy(p auth.Policy) authPolicy {
 	out := authPolicy{AllowedSchemes: []string{}, IPAllowlist: []string{}, MFARequired: p.MFARequired,
-		TokenTTLSeconds: int(p.TokenTTL / time.Second)}
+		TokenTTLSeconds: int(p.TokenTTL / time.Second), AllowPasswordGrant: p.AllowPasswordGrant}
 	for scheme, on := range map[string]bool{auth.SchemeAPIKey: p.AllowAPIKey, auth.SchemeBasic: p.AllowBasic,
 		auth.SchemeHMAC: p.AllowHMAC, auth.SchemeBearer: p.AllowBearer} {
 		if on {
@@ -61,7 +63,8 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	p := auth.Policy{MFARequired: req.MFARequired, TokenTTL: time.Duration(req.TokenTTLSeconds) * time.Second}
+	p := auth.Policy{MFARequired: req.MFARequired, TokenTTL: time.Duration(req.TokenTTLSeconds) * time.Second,
+		AllowPasswordGrant: req.AllowPasswordGrant}
 	for i, scheme := range req.AllowedSchemes {
 		switch scheme {
 		case auth.SchemeAPIKey:

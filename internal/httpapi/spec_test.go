@@ -231,7 +231,7 @@ func TestV1RoutesCannotBeRegisteredWithoutAScope(t *testing.T) {
 // tests never call it (the real service is tested end to end in cli).
 type unusedClientAdmin struct{}
 
-func (unusedClientAdmin) CreateClient(context.Context, account.Actor, string, string, []string) (account.NewClient, error) {
+func (unusedClientAdmin) CreateClient(context.Context, account.Actor, account.ClientSpec) (account.NewClient, error) {
 	return account.NewClient{}, errors.New("unused")
 }
 func (unusedClientAdmin) ListClients(context.Context, account.Actor) ([]account.Client, error) {

@@ -18,17 +18,20 @@ type UserAdmin interface {
 
 // apiUser is the User schema of api/openapi.yaml.
 type apiUser struct {
-	ID        string    `json:"id"`
-	Email     string    `json:"email"`
-	Role      string    `json:"role"`
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"created_at"`
+	ID         string    `json:"id"`
+	Email      string    `json:"email"`
+	Role       string    `json:"role"`
+	Disabled   bool      `json:"disabled"`
+	Locked     bool      `json:"locked"`
+	MFAEnabled bool      `json:"mfa_enabled"`
+	CreatedAt  time.Time `json:"created_at"`
 	// Password is set only in the answer to create.
 	Password string `json:"initial_password,omitempty"`
 }
 
 func toAPIUser(u account.User, password string) apiUser {
-	return apiUser{ID: u.ID, Email: u.Email, Role: u.Role, Disabled: u.Disabled, CreatedAt: u.CreatedAt, Password: password}
+	return apiUser{ID: u.ID, Email: u.Email, Role: u.Role, Disabled: u.Disabled, Locked: u.Locked,
+		MFAEnabled: u.MFAEnabled, CreatedAt: u.CreatedAt, Password: password}
 }
 
 func (s *Server) userRoutes() {
@@ -72,12 +75,13 @@ func (s *Server) updateUser(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Role     *string `json:"role"`
 		Disabled *bool   `json:"disabled"`
+		Unlock   bool    `json:"unlock"`
 	}
 	if err := decodeJSON(r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
-	u, err := s.opts.Users.UpdateUser(r.Context(), actor(r), r.PathValue("user_id"), account.UserChange{Role: req.Role, Disabled: req.Disabled})
+	u, err := s.opts.Users.UpdateUser(r.Context(), actor(r), r.PathValue("user_id"), account.UserChange{Role: req.Role, Disabled: req.Disabled, Unlock: req.Unlock})
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -190,13 +190,6 @@ func (s *Service) Succeeded(ctx context.Context, u User, channel, sourceIP, requ
 		map[string]string{"mfa": strconv.FormatBool(u.MFAEnrolled)})
 }
 
-// Unlock lifts a user's lock and clears the failure count (an
-// administrator's action; the caller audits it).
-func (s *Service) Unlock(ctx context.Context, q store.Querier, accountID, userID string) error {
-	_, err := q.Exec(ctx, "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE account_id = $1 AND id = $2", accountID, userID)
-	return err
-}
-
 // fail audits a refused attempt and, when count is set, adds it to the
 // user's consecutive failures and sets the delay the next attempt waits.
 func (s *Service) fail(ctx context.Context, u User, channel, sourceIP, requestID, reason string, count bool) error {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sealpost/sealpost/internal/account"
 	"github.com/sealpost/sealpost/internal/audit"
+	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/mfa"
 	"github.com/sealpost/sealpost/internal/store"
 	"github.com/sealpost/sealpost/internal/store/storetest"
@@ -144,7 +145,14 @@ func TestLockoutProgressesAndAdminUnlocks(t *testing.T) {
 		if _, err := f.svc.Password(ctx, f.attempt(f.creds.OwnerPassword)); !errors.Is(err, ErrFailed) {
 			t.Fatalf("hard lock: err = %v, want ErrFailed", err)
 		}
-		if err := f.svc.Unlock(ctx, s.Writer(), u.AccountID, u.ID); err != nil {
+		admin := account.NewAdmin(s, account.NewStore(s), f.log)
+		owner := account.Actor{Principal: auth.Principal{AccountID: u.AccountID, ActorKind: auth.ActorUser, ActorID: u.ID,
+			Scopes: auth.AllScopes()}}
+		users, err := admin.ListUsers(ctx, owner)
+		if err != nil || !users[0].Locked {
+			t.Fatalf("listed user not shown locked: %+v %v", users, err)
+		}
+		if _, err := admin.UpdateUser(ctx, owner, u.ID, account.UserChange{Unlock: true}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.svc.Password(ctx, f.attempt(f.creds.OwnerPassword)); err != nil {

@@ -210,7 +210,7 @@ func TestSessionsEnd(t *testing.T) {
 		}
 
 		// Rotating or revoking the client ends its sessions.
-		c, err := f.admin.CreateClient(ctx, f.owner, "feed", account.RoleSender, nil)
+		c, err := f.admin.CreateClient(ctx, f.owner, account.ClientSpec{Name: "feed", Role: account.RoleSender})
 		if err != nil {
 			t.Fatal(err)
 		}
