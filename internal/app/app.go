@@ -23,6 +23,8 @@ import (
 	"github.com/sealpost/sealpost/internal/audit"
 	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/config"
+	"github.com/sealpost/sealpost/internal/login"
+	"github.com/sealpost/sealpost/internal/mfa"
 	"github.com/sealpost/sealpost/internal/oauth"
 	"github.com/sealpost/sealpost/internal/queue"
 	"github.com/sealpost/sealpost/internal/session"
@@ -43,6 +45,11 @@ type App struct {
 	Sessions *session.Manager
 	OAuth    *oauth.Server
 	Auth     *auth.Authenticator
+	MFA      *mfa.Manager
+	Logins   *login.Service
+	// Throttle counts failed authentications per source address across
+	// the API, the token endpoint and the console.
+	Throttle *auth.Throttle
 }
 
 // NewLogger returns the JSON (or text) slog logger the config asks for.
@@ -126,7 +133,11 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 	auditLog := audit.New(s, audit.Options{})
 	v := vault.New(s, master, vault.Options{})
 	sessions := session.New(s, v, auditLog, session.Options{})
-	tokens, err := oauth.New(ctx, s, master, accounts, accounts, auditLog)
+	factors := mfa.New(s, v, "Sealpost")
+	logins := login.New(s, factors, auditLog)
+	throttle := auth.NewThrottle(authFailureLimit, authFailureWindow)
+	tokens, err := oauth.New(ctx, oauth.Deps{DB: s, Master: master, Clients: accounts, Policies: accounts,
+		Users: accounts, Logins: logins, Audit: auditLog, Throttle: throttle})
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +156,9 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		Queue:    q,
 		OAuth:    tokens,
 		Auth:     &auth.Authenticator{Clients: accounts, Sessions: sessions, Tokens: tokens, Policies: accounts},
+		MFA:      factors,
+		Logins:   logins,
+		Throttle: throttle,
 	}, nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/internal/account"
-	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/httpapi"
 	"github.com/sealpost/sealpost/internal/queue"
 )
@@ -43,7 +42,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		Policies:       admin,
 		Users:          admin,
 		OAuth:          a.OAuth,
-		Throttle:       auth.NewThrottle(authFailureLimit, authFailureWindow),
+		Throttle:       a.Throttle,
 		TrustedProxies: proxies,
 		Sessions:       a.Sessions,
 		Refused:        refusalAuditor{log: a.Audit, logger: a.Logger.With("component", "audit")},

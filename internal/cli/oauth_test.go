@@ -81,9 +81,14 @@ func TestOAuthClientCredentialsAsARealClient(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&out)
 		return resp, out
 	}
-	if resp, out := form("/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"x"}, "password": {"y"}}, true); resp.StatusCode != 400 ||
+	if resp, out := form("/oauth2/token", url.Values{"grant_type": {"authorization_code"}, "code": {"x"}}, true); resp.StatusCode != 400 ||
 		out["error"] != "unsupported_grant_type" {
-		t.Errorf("password grant: %d %v", resp.StatusCode, out)
+		t.Errorf("authorization code grant: %d %v", resp.StatusCode, out)
+	}
+	// The password grant is off until the account turns it on.
+	if resp, out := form("/oauth2/token", url.Values{"grant_type": {"password"}, "username": {"x"}, "password": {"y"}}, true); resp.StatusCode != 400 ||
+		out["error"] != "unauthorized_client" {
+		t.Errorf("password grant by default: %d %v", resp.StatusCode, out)
 	}
 	if resp, out := form("/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, false); resp.StatusCode != 401 || out["error"] != "invalid_client" || resp.Header.Get("WWW-Authenticate") == "" {
 		t.Errorf("no client authentication: %d %v", resp.StatusCode, out)

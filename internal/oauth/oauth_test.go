@@ -33,12 +33,12 @@ func TestTokensAreIssuedVerifiedRevokedAndStoredHashed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv, err := oauth.New(ctx, s, mk, accts, accts, log)
+		srv, err := oauth.New(ctx, oauth.Deps{DB: s, Master: mk, Clients: accts, Policies: accts, Audit: log})
 		if err != nil {
 			t.Fatal(err)
 		}
 		// A second node over the same store shares the token key.
-		node2, err := oauth.New(ctx, s, mk, accts, accts, log)
+		node2, err := oauth.New(ctx, oauth.Deps{DB: s, Master: mk, Clients: accts, Policies: accts, Audit: log})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,16 +11,23 @@ import (
 	"github.com/ory/fosite"
 
 	"github.com/sealpost/sealpost/internal/auth"
+	"github.com/sealpost/sealpost/internal/login"
 	"github.com/sealpost/sealpost/internal/store"
 )
 
 // Session is what a token carries: the account and client it was issued
-// to, and expiry times. It implements fosite.Session.
+// to, the user for the password grant, and expiry times. It implements
+// fosite.Session.
 type Session struct {
 	AccountID string
 	ClientID  string
+	// UserID is set on tokens of the password grant.
+	UserID    string
 	ExpiresAt map[fosite.TokenType]time.Time
 }
+
+// SetSubject records the user the password grant authenticated.
+func (s *Session) SetSubject(subject string) { s.UserID = subject }
 
 // SetExpiresAt implements fosite.Session.
 func (s *Session) SetExpiresAt(key fosite.TokenType, exp time.Time) {
@@ -36,8 +43,13 @@ func (s *Session) GetExpiresAt(key fosite.TokenType) time.Time { return s.Expire
 // GetUsername implements fosite.Session.
 func (s *Session) GetUsername() string { return "" }
 
-// GetSubject implements fosite.Session.
-func (s *Session) GetSubject() string { return s.ClientID }
+// GetSubject implements fosite.Session: the user, else the client.
+func (s *Session) GetSubject() string {
+	if s.UserID != "" {
+		return s.UserID
+	}
+	return s.ClientID
+}
 
 // Clone implements fosite.Session.
 func (s *Session) Clone() fosite.Session {
@@ -49,27 +61,41 @@ func (s *Session) Clone() fosite.Session {
 	return &c
 }
 
-// storage implements the fosite storage interfaces over the store. Only
-// the client credentials grant is enabled, so authorization codes and
-// refresh tokens are refused.
+// storage implements the fosite storage interfaces over the store.
+// Authorization codes are refused: there is no authorization endpoint.
 type storage struct {
-	db      *store.Store
-	clients auth.ClientLookup
-	ttl     func(ctx context.Context, accountID string) time.Duration
+	db       *store.Store
+	clients  auth.ClientLookup
+	policies auth.PolicyLookup
+	logins   *login.Service
+	now      func() time.Time
+	// passwordGrant is false when the server was built without users.
+	passwordGrant bool
 }
 
 var errUnsupported = errors.New("oauth: not supported")
 
-// client is an API client as fosite sees it.
+// client is an API client as fosite sees it, with its account's policy.
 type client struct {
-	cred auth.ClientCredential
-	ttl  time.Duration
+	cred   auth.ClientCredential
+	policy auth.Policy
+	// password: the client may use the password and refresh grants.
+	password bool
 }
 
-func (c *client) GetID() string                      { return c.cred.ID }
-func (c *client) GetHashedSecret() []byte            { return c.cred.SecretHash }
-func (c *client) GetRedirectURIs() []string          { return nil }
-func (c *client) GetGrantTypes() fosite.Arguments    { return fosite.Arguments{"client_credentials"} }
+func (c *client) GetID() string             { return c.cred.ID }
+func (c *client) GetHashedSecret() []byte   { return c.cred.SecretHash }
+func (c *client) GetRedirectURIs() []string { return nil }
+
+// GetGrantTypes implements fosite.Client: the password grant (and the
+// refresh tokens only it issues) for first-party clients of accounts
+// that turned it on; fosite answers unauthorized_client otherwise.
+func (c *client) GetGrantTypes() fosite.Arguments {
+	if c.password {
+		return fosite.Arguments{"client_credentials", "password", "refresh_token"}
+	}
+	return fosite.Arguments{"client_credentials"}
+}
 func (c *client) GetResponseTypes() fosite.Arguments { return nil }
 func (c *client) GetScopes() fosite.Arguments        { return c.cred.Scopes }
 func (c *client) IsPublic() bool                     { return false }
@@ -78,8 +104,8 @@ func (c *client) GetAudience() fosite.Arguments      { return nil }
 // GetEffectiveLifespan implements fosite.ClientWithCustomTokenLifespans:
 // access tokens live as long as the account's policy says.
 func (c *client) GetEffectiveLifespan(gt fosite.GrantType, tt fosite.TokenType, fallback time.Duration) time.Duration {
-	if tt == fosite.AccessToken && c.ttl > 0 {
-		return c.ttl
+	if tt == fosite.AccessToken && c.policy.TokenTTL > 0 {
+		return c.policy.TokenTTL
 	}
 	return fallback
 }
@@ -91,7 +117,12 @@ func (s *storage) GetClient(ctx context.Context, id string) (fosite.Client, erro
 	if err != nil || cred.Revoked || !cred.AccountActive {
 		return nil, fosite.ErrNotFound
 	}
-	return &client{cred: cred, ttl: s.ttl(ctx, cred.AccountID)}, nil
+	policy, err := s.policies.AuthPolicy(ctx, cred.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	return &client{cred: cred, policy: policy,
+		password: s.passwordGrant && cred.FirstParty && policy.AllowPasswordGrant}, nil
 }
 
 func (s *storage) ClientAssertionJWTValid(context.Context, string) error { return errUnsupported }
@@ -122,19 +153,47 @@ func (s *storage) DeleteAccessTokenSession(ctx context.Context, signature string
 	return err
 }
 
-func (s *storage) CreateRefreshTokenSession(context.Context, string, string, fosite.Requester) error {
-	return errUnsupported
+func (s *storage) CreateRefreshTokenSession(ctx context.Context, signature, _ string, r fosite.Requester) error {
+	return s.create(ctx, "refresh", signature, r)
 }
-func (s *storage) GetRefreshTokenSession(context.Context, string, fosite.Session) (fosite.Requester, error) {
-	return nil, fosite.ErrNotFound
+
+// GetRefreshTokenSession returns a refresh token's request. A token
+// rotated less than RefreshGrace ago still counts as active (two refreshes
+// racing with one token both succeed); an older rotated one, or a revoked
+// one, is fosite.ErrInactiveToken, which makes fosite revoke the family.
+func (s *storage) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	return s.get(ctx, "refresh", signature, session)
 }
-func (s *storage) DeleteRefreshTokenSession(context.Context, string) error { return nil }
-func (s *storage) RotateRefreshToken(context.Context, string, string) error {
-	return errUnsupported
+
+// DeleteRefreshTokenSession is called on reuse; the row stays, inactive,
+// as the record of the family, and RevokeRefreshToken follows.
+func (s *storage) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
+	_, err := s.db.Writer().Exec(ctx, "UPDATE oauth_tokens SET active = $1, revoked = $2 WHERE signature = $3 AND kind = 'refresh'",
+		false, true, signature)
+	return err
 }
-func (s *storage) RevokeRefreshToken(context.Context, string) error { return nil }
-func (s *storage) RevokeRefreshTokenMaybeGracePeriod(context.Context, string, string) error {
-	return nil
+
+// RotateRefreshToken retires the used refresh token; its rotation time
+// starts the grace period (a second rotation keeps the first time).
+// Access tokens already issued run out on their own (at most an hour).
+func (s *storage) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
+	_, err := s.db.Writer().Exec(ctx, `UPDATE oauth_tokens SET active = $1, rotated_at = COALESCE(rotated_at, $2)
+		WHERE signature = $3 AND kind = 'refresh' AND request_id = $4`, false, store.Micros(s.now()), signature, requestID)
+	return err
+}
+
+// RevokeRefreshToken revokes every refresh token of the family (RFC 7009
+// §2.1, and reuse detection).
+func (s *storage) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	_, err := s.db.Writer().Exec(ctx, "UPDATE oauth_tokens SET active = $1, revoked = $2 WHERE request_id = $3 AND kind = 'refresh'",
+		false, true, requestID)
+	return err
+}
+
+// RevokeRefreshTokenMaybeGracePeriod implements fosite's revocation hook
+// for refresh tokens: revocation is immediate.
+func (s *storage) RevokeRefreshTokenMaybeGracePeriod(ctx context.Context, requestID, _ string) error {
+	return s.RevokeRefreshToken(ctx, requestID)
 }
 
 // RevokeAccessToken implements RFC 7009 for access tokens: every token of
@@ -154,11 +213,11 @@ func (s *storage) create(ctx context.Context, kind, signature string, r fosite.R
 		return fmt.Errorf("oauth: unexpected client type %T", r.GetClient())
 	}
 	sess.AccountID, sess.ClientID = cl.cred.AccountID, cl.cred.ID
-	expires := sess.GetExpiresAt(fosite.AccessToken)
+	expires := sess.GetExpiresAt(tokenType(kind))
 	_, err := s.db.Writer().Exec(ctx, `INSERT INTO oauth_tokens (signature, kind, request_id, account_id, client_id,
-		requested_at, expires_at, scopes, granted_scopes, subject, active) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		requested_at, expires_at, scopes, granted_scopes, subject, active, user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		signature, kind, r.GetID(), cl.cred.AccountID, cl.cred.ID, store.Micros(r.GetRequestedAt()), store.Micros(expires),
-		strings.Join(r.GetRequestedScopes(), " "), strings.Join(r.GetGrantedScopes(), " "), sess.GetSubject(), true)
+		strings.Join(r.GetRequestedScopes(), " "), strings.Join(r.GetGrantedScopes(), " "), sess.GetSubject(), true, sess.UserID)
 	if err != nil {
 		return fmt.Errorf("store token: %w", err)
 	}
@@ -166,12 +225,13 @@ func (s *storage) create(ctx context.Context, kind, signature string, r fosite.R
 }
 
 func (s *storage) get(ctx context.Context, kind, signature string, session fosite.Session) (fosite.Requester, error) {
-	var requestID, accountID, clientID, scopes, granted, subject string
-	var requestedAt, expiresAt int64
-	var active bool
+	var requestID, accountID, clientID, scopes, granted, subject, userID string
+	var requestedAt, expiresAt, rotatedAt int64
+	var active, revoked bool
 	err := s.db.Reader().QueryRow(ctx, `SELECT request_id, account_id, client_id, requested_at, expires_at, scopes,
-		granted_scopes, subject, active FROM oauth_tokens WHERE signature = $1 AND kind = $2`, signature, kind).
-		Scan(&requestID, &accountID, &clientID, &requestedAt, &expiresAt, &scopes, &granted, &subject, &active)
+		granted_scopes, subject, active, user_id, COALESCE(rotated_at, 0), revoked FROM oauth_tokens WHERE signature = $1 AND kind = $2`,
+		signature, kind).Scan(&requestID, &accountID, &clientID, &requestedAt, &expiresAt, &scopes, &granted, &subject, &active,
+		&userID, &rotatedAt, &revoked)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fosite.ErrNotFound
 	}
@@ -186,8 +246,8 @@ func (s *storage) get(ctx context.Context, kind, signature string, session fosit
 	if !ok || sess == nil {
 		sess = &Session{}
 	}
-	sess.AccountID, sess.ClientID = accountID, clientID
-	sess.SetExpiresAt(fosite.AccessToken, store.FromMicros(expiresAt))
+	sess.AccountID, sess.ClientID, sess.UserID = accountID, clientID, userID
+	sess.SetExpiresAt(tokenType(kind), store.FromMicros(expiresAt))
 	req := &fosite.Request{
 		ID:             requestID,
 		RequestedAt:    store.FromMicros(requestedAt),
@@ -197,8 +257,17 @@ func (s *storage) get(ctx context.Context, kind, signature string, session fosit
 		Form:           url.Values{},
 		Session:        sess,
 	}
-	if !active {
+	inGrace := kind == "refresh" && !revoked && rotatedAt != 0 && s.now().Sub(store.FromMicros(rotatedAt)) < RefreshGrace
+	if !active && !inGrace {
 		return req, fosite.ErrInactiveToken
 	}
 	return req, nil
+}
+
+// tokenType maps a stored kind to fosite's token type.
+func tokenType(kind string) fosite.TokenType {
+	if kind == "refresh" {
+		return fosite.RefreshToken
+	}
+	return fosite.AccessToken
 }
