@@ -1,8 +1,8 @@
 // Package web holds the browser-facing files Sealpost embeds in its
-// binary: for now the interactive API reference served at /docs (an HTML
-// page with separate JavaScript and CSS, no inline script or style, no
-// third-party code, working offline). The console and portal templates
-// join it later. This package only holds files; the HTTP layer decides
+// binary: the interactive API reference served at /docs (an HTML page
+// with separate JavaScript and CSS, no inline script or style, no
+// third-party code, working offline) and the console's page templates and
+// stylesheet. The portal's join them later. This package only holds files; the HTTP layer decides
 // how they are served.
 package web
 
@@ -11,7 +11,7 @@ import (
 	"io/fs"
 )
 
-//go:embed docs
+//go:embed docs console
 var files embed.FS
 
 // Docs returns the API reference files: index.html (the page, which loads
@@ -21,6 +21,16 @@ func Docs() fs.FS {
 	if err != nil {
 		// "docs" is a valid, embedded directory name; Sub cannot fail.
 		panic(err)
+	}
+	return sub
+}
+
+// Console returns the console's html/template files (layout.html and one
+// file per page) and console.css.
+func Console() fs.FS {
+	sub, err := fs.Sub(files, "console")
+	if err != nil {
+		panic(err) // as in Docs
 	}
 	return sub
 }

@@ -154,6 +154,12 @@ func (s *Store) GetAccount(ctx context.Context, id string) (Account, error) {
 	return a, nil
 }
 
+// AccountName returns the name of account id (for the console).
+func (s *Store) AccountName(ctx context.Context, id string) (string, error) {
+	a, err := s.GetAccount(ctx, id)
+	return a.Name, err
+}
+
 // Roles returns every role with its scopes.
 func (s *Store) Roles(ctx context.Context) ([]Role, error) {
 	rows, err := s.db.Reader().Query(ctx, "SELECT name, scopes, description FROM roles ORDER BY name")

@@ -23,6 +23,7 @@ import (
 	"github.com/sealpost/sealpost/internal/audit"
 	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/config"
+	"github.com/sealpost/sealpost/internal/console"
 	"github.com/sealpost/sealpost/internal/login"
 	"github.com/sealpost/sealpost/internal/mfa"
 	"github.com/sealpost/sealpost/internal/oauth"
@@ -50,6 +51,7 @@ type App struct {
 	// Throttle counts failed authentications per source address across
 	// the API, the token endpoint and the console.
 	Throttle *auth.Throttle
+	Console  *console.Console
 }
 
 // NewLogger returns the JSON (or text) slog logger the config asks for.
@@ -141,7 +143,13 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 	if err != nil {
 		return nil, err
 	}
-	if err := registerJobs(q, auditLog, sessions, logger, reg); err != nil {
+	consoleSessions := console.NewSessions(s, cfg.Console.IdleTimeout, cfg.Console.AbsoluteTimeout)
+	web, err := console.New(console.Deps{Sessions: consoleSessions, Logins: logins, MFA: factors, Policies: accounts,
+		Accounts: accounts, Audit: auditLog, Throttle: throttle, Logger: logger.With("component", "console")})
+	if err != nil {
+		return nil, err
+	}
+	if err := registerJobs(q, auditLog, sessions, consoleSessions, logger, reg); err != nil {
 		return nil, err
 	}
 	return &App{
@@ -155,7 +163,8 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		Accounts: accounts,
 		Queue:    q,
 		OAuth:    tokens,
-		Auth:     &auth.Authenticator{Clients: accounts, Sessions: sessions, Tokens: tokens, Policies: accounts},
+		Auth:     &auth.Authenticator{Clients: accounts, Sessions: sessions, Tokens: tokens, Policies: accounts, Console: web},
+		Console:  web,
 		MFA:      factors,
 		Logins:   logins,
 		Throttle: throttle,
@@ -217,7 +226,7 @@ const auditVerifyInterval = 24 * time.Hour
 
 // registerJobs adds every worker and periodic job; they must all be known
 // before the queue starts.
-func registerJobs(q *queue.Queue, log *audit.Log, sessions *session.Manager, logger *slog.Logger, reg prometheus.Registerer) error {
+func registerJobs(q *queue.Queue, log *audit.Log, sessions *session.Manager, consoleSessions *console.Sessions, logger *slog.Logger, reg prometheus.Registerer) error {
 	verifier, err := audit.NewVerifyWorker(log, logger.With("component", "audit"), reg)
 	if err != nil {
 		return err
@@ -231,5 +240,11 @@ func registerJobs(q *queue.Queue, log *audit.Log, sessions *session.Manager, log
 	if err := queue.AddWorker(q, &session.SweepWorker{Sessions: sessions}); err != nil {
 		return err
 	}
-	return q.AddPeriodic(session.SweepInterval, func() river.JobArgs { return session.SweepArgs{} }, false)
+	if err := q.AddPeriodic(session.SweepInterval, func() river.JobArgs { return session.SweepArgs{} }, false); err != nil {
+		return err
+	}
+	if err := queue.AddWorker(q, &console.SweepWorker{Sessions: consoleSessions}); err != nil {
+		return err
+	}
+	return q.AddPeriodic(console.SweepInterval, func() river.JobArgs { return console.SweepArgs{} }, false)
 }

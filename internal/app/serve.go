@@ -52,6 +52,9 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 			"queue":      func(context.Context) error { return a.Queue.Running() },
 		},
 	})
+	for pattern, h := range a.Console.Routes() {
+		api.Handle(pattern, h)
+	}
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		TLSConfig:         tlsConf,

@@ -74,6 +74,10 @@ type Authenticator struct {
 	// Policies, when set, applies each account's policy (allowed schemes,
 	// source address allow-list) after the credential checks out.
 	Policies PolicyLookup
+	// Console verifies console session cookies on requests that carry no
+	// other credential; it answers ErrNoCredentials when there is no
+	// cookie. Nil ignores cookies.
+	Console SessionVerifier
 }
 
 // SessionVerifier authenticates a request signed with an HMAC session.
@@ -124,6 +128,11 @@ func (a *Authenticator) credential(r *http.Request) (Principal, string, error) {
 		p, err := a.Sessions.Verify(r)
 		return p, SchemeHMAC, err
 	}
+	if a.Console != nil && r.Header.Get("Authorization") == "" && r.Header.Get("X-API-Key") == "" {
+		if p, err := a.Console.Verify(r); !errors.Is(err, ErrNoCredentials) {
+			return p, SchemeConsole, err
+		}
+	}
 	p, err := a.clientCredential(r)
 	return p, SchemeOf(r), err
 }
@@ -140,6 +149,9 @@ func SchemeOf(r *http.Request) string {
 	}
 	if r.Header.Get("X-API-Key") != "" {
 		return SchemeAPIKey
+	}
+	if scheme == "" && len(r.Cookies()) > 0 {
+		return SchemeConsole
 	}
 	return SchemeBasic
 }

@@ -14,6 +14,10 @@ const (
 	SchemeBasic  = "basic"
 	SchemeHMAC   = "hmac"
 	SchemeBearer = "bearer"
+	// SchemeConsole is a signed-in console session (cookie). The policy
+	// cannot switch it off (users sign in with password and MFA), but its
+	// address allow-list applies.
+	SchemeConsole = "console"
 )
 
 // Policy is an account's authentication policy.
@@ -64,7 +68,8 @@ func (p Policy) Validate() error {
 // Allows reports whether a request with scheme from addr is acceptable,
 // and why not.
 func (p Policy) Allows(scheme string, addr netip.Addr) (bool, string) {
-	allowed := map[string]bool{SchemeAPIKey: p.AllowAPIKey, SchemeBasic: p.AllowBasic, SchemeHMAC: p.AllowHMAC, SchemeBearer: p.AllowBearer}
+	allowed := map[string]bool{SchemeAPIKey: p.AllowAPIKey, SchemeBasic: p.AllowBasic, SchemeHMAC: p.AllowHMAC, SchemeBearer: p.AllowBearer,
+		SchemeConsole: true}
 	if !allowed[scheme] {
 		return false, scheme + " disabled by policy"
 	}

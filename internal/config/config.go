@@ -38,7 +38,17 @@ type Config struct {
 	Database  Database  `yaml:"database"`
 	Vault     Vault     `yaml:"vault"`
 	Queue     Queue     `yaml:"queue"`
+	Console   Console   `yaml:"console"`
 	Bootstrap Bootstrap `yaml:"bootstrap"`
+}
+
+// Console configures the web console's sign-in sessions.
+type Console struct {
+	// IdleTimeout ends a session that made no request for this long.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// AbsoluteTimeout ends a session this long after sign-in, however
+	// active.
+	AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
 }
 
 // Log configures the process log.
@@ -147,6 +157,10 @@ func Default() Config {
 			MaxWorkers:   20,
 			PollInterval: time.Second,
 			JobTimeout:   time.Minute,
+		},
+		Console: Console{
+			IdleTimeout:     15 * time.Minute,
+			AbsoluteTimeout: 12 * time.Hour,
 		},
 		Bootstrap: Bootstrap{
 			AccountName: "Sealpost",

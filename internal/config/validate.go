@@ -55,6 +55,9 @@ func (c Config) Validate() error {
 	v.check("http.tls.dev", !t.Dev || (t.CertFile == "" && t.KeyFile == ""),
 		"cannot be true together with http.tls.cert_file/key_file; use one or the other")
 
+	v.check("console.idle_timeout", c.Console.IdleTimeout >= time.Minute && c.Console.IdleTimeout <= c.Console.AbsoluteTimeout,
+		"must be at least 1m and at most console.absolute_timeout")
+	v.check("console.absolute_timeout", c.Console.AbsoluteTimeout <= 7*24*time.Hour, "must be at most 168h")
 	v.databaseURL("database.url", c.Database.URL)
 	v.atLeastOne("database.max_conns", c.Database.MaxConns)
 	v.atLeastOne("database.sqlite_readers", c.Database.SQLiteReaders)

@@ -131,6 +131,17 @@ func (m *Manager) Confirm(ctx context.Context, accountID, userID, code string) (
 	return codes, nil
 }
 
+// Enabled reports whether the user has a confirmed enrolment.
+func (m *Manager) Enabled(ctx context.Context, accountID, userID string) (bool, error) {
+	var confirmed int64
+	err := m.db.Reader().QueryRow(ctx, "SELECT COALESCE(totp_confirmed_at, 0) FROM users WHERE account_id = $1 AND id = $2",
+		accountID, userID).Scan(&confirmed)
+	if err != nil {
+		return false, fmt.Errorf("load totp: %w", err)
+	}
+	return confirmed != 0, nil
+}
+
 // Verify checks a code of a confirmed enrolment, once.
 func (m *Manager) Verify(ctx context.Context, accountID, userID, code string) error {
 	return m.verify(ctx, accountID, userID, code, true)
