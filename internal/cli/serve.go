@@ -49,7 +49,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		if cfg.HTTP.TLS.Dev || cfg.HTTP.TLS.CertFile != "" {
 			scheme = "https"
 		}
-		fmt.Fprintf(env.Stdout, "Sealpost is up: %s://%s  (API docs at /docs, health at /healthz)\n", scheme, bound)
+		fmt.Fprintf(env.Stdout, "Sealpost is up: %s://%s  (console at /console/, API docs at /docs, health at /healthz)\n", scheme, bound)
 	})
 }
 
