@@ -149,7 +149,7 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 	if err != nil {
 		return nil, err
 	}
-	if err := registerJobs(q, auditLog, sessions, consoleSessions, logger, reg); err != nil {
+	if err := registerJobs(q, auditLog, sessions, consoleSessions, tokens, logger, reg); err != nil {
 		return nil, err
 	}
 	return &App{
@@ -226,7 +226,8 @@ const auditVerifyInterval = 24 * time.Hour
 
 // registerJobs adds every worker and periodic job; they must all be known
 // before the queue starts.
-func registerJobs(q *queue.Queue, log *audit.Log, sessions *session.Manager, consoleSessions *console.Sessions, logger *slog.Logger, reg prometheus.Registerer) error {
+func registerJobs(q *queue.Queue, log *audit.Log, sessions *session.Manager, consoleSessions *console.Sessions, tokens *oauth.Server,
+	logger *slog.Logger, reg prometheus.Registerer) error {
 	verifier, err := audit.NewVerifyWorker(log, logger.With("component", "audit"), reg)
 	if err != nil {
 		return err
@@ -246,5 +247,11 @@ func registerJobs(q *queue.Queue, log *audit.Log, sessions *session.Manager, con
 	if err := queue.AddWorker(q, &console.SweepWorker{Sessions: consoleSessions}); err != nil {
 		return err
 	}
-	return q.AddPeriodic(console.SweepInterval, func() river.JobArgs { return console.SweepArgs{} }, false)
+	if err := q.AddPeriodic(console.SweepInterval, func() river.JobArgs { return console.SweepArgs{} }, false); err != nil {
+		return err
+	}
+	if err := queue.AddWorker(q, &oauth.SweepWorker{Server: tokens}); err != nil {
+		return err
+	}
+	return q.AddPeriodic(oauth.SweepInterval, func() river.JobArgs { return oauth.SweepArgs{} }, false)
 }

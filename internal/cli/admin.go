@@ -27,7 +27,7 @@ Subcommands:
   users list     --account ID    list the account's users
   users create   --account ID --email EMAIL --role ROLE
                                  add a user; prints the initial password once
-  users update   --account ID --user USER_ID [--role ROLE] [--disabled=true|false]
+  users update   --account ID --user USER_ID [--role ROLE] [--disabled=true|false] [--unlock]
                                  change a user's role or disable them`
 
 func runAdmin(ctx context.Context, env Env, args []string) error {

@@ -33,6 +33,7 @@ func runUsers(ctx context.Context, env Env, args []string) error {
 	userID := fs.String("user", "", "user id (update)")
 	disabled := optionalBool{}
 	fs.Var(&disabled, "disabled", "true disables the user, false enables them (update)")
+	unlock := fs.Bool("unlock", false, "clear the user's failed sign-ins and lift a lockout (update)")
 	if err := parse(env, fs, args[1:]); err != nil {
 		return err
 	}
@@ -52,9 +53,10 @@ func runUsers(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 		tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "USER_ID\tEMAIL\tROLE\tDISABLED\tCREATED")
+		fmt.Fprintln(tw, "USER_ID\tEMAIL\tROLE\tDISABLED\tLOCKED\tMFA\tCREATED")
 		for _, u := range users {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%s\n", u.ID, u.Email, u.Role, u.Disabled, u.CreatedAt.Format("2006-01-02T15:04:05Z"))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%t\t%t\t%s\n", u.ID, u.Email, u.Role, u.Disabled, u.Locked, u.MFAEnabled,
+				u.CreatedAt.Format("2006-01-02T15:04:05Z"))
 		}
 		return tw.Flush()
 	case "create":
@@ -68,12 +70,12 @@ func runUsers(ctx context.Context, env Env, args []string) error {
 		if *role != "" {
 			ch.Role = role
 		}
-		ch.Disabled = disabled.value
+		ch.Disabled, ch.Unlock = disabled.value, *unlock
 		u, err := admin.UpdateUser(ctx, actor, *userID, ch)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(env.Stdout, "user_id: %s\nrole: %s\ndisabled: %t\n", u.ID, u.Role, u.Disabled)
+		fmt.Fprintf(env.Stdout, "user_id: %s\nrole: %s\ndisabled: %t\nlocked: %t\n", u.ID, u.Role, u.Disabled, u.Locked)
 	}
 	return nil
 }

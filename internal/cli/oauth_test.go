@@ -138,3 +138,60 @@ func TestOAuthClientCredentialsAsARealClient(t *testing.T) {
 		t.Errorf("access_token in URL: %v %v", resp.StatusCode, err)
 	}
 }
+
+func TestOAuthPasswordGrantAsARealClient(t *testing.T) {
+	srv := serveBootstrapped(t)
+	ctx := context.Background()
+	api, owner := srv.api, srv.owner
+
+	status, app := api.create(owner, `{"name":"clinician app","role":"admin","first_party":true}`)
+	if status != 201 {
+		t.Fatalf("create first-party client: %d", status)
+	}
+	status, _, body := api.call("POST", "/v1/users", owner, "application/json", `{"email":"nurse@clinic.example","role":"sender"}`)
+	var nurse struct {
+		ID       string `json:"id"`
+		Password string `json:"initial_password"`
+	}
+	if status != 201 || json.Unmarshal(body, &nurse) != nil {
+		t.Fatalf("create user: %d %s", status, body)
+	}
+	cfg := oauth2.Config{ClientID: app.ID, ClientSecret: app.Secret,
+		Endpoint: oauth2.Endpoint{TokenURL: srv.base + "/oauth2/token", AuthStyle: oauth2.AuthStyleInHeader}}
+	var re *oauth2.RetrieveError
+	if _, err := cfg.PasswordCredentialsToken(ctx, "nurse@clinic.example", nurse.Password); !errors.As(err, &re) || re.ErrorCode != "unauthorized_client" {
+		t.Fatalf("before the policy allows it: %v", err)
+	}
+	policy := `{"allowed_schemes":["api_key","basic","bearer","hmac"],"ip_allowlist":[],"mfa_required":false,"token_ttl_seconds":900,"allow_password_grant":true}`
+	if status, _, body := api.call("PUT", "/v1/auth-policy", owner, "application/json", policy); status != 200 || !strings.Contains(string(body), `"allow_password_grant":true`) {
+		t.Fatalf("allow the password grant: %d %s", status, body)
+	}
+	tok, err := cfg.PasswordCredentialsToken(ctx, "nurse@clinic.example", nurse.Password)
+	if err != nil || tok.RefreshToken == "" {
+		t.Fatalf("password grant: %v", err)
+	}
+	whoami := func(c *http.Client) (int, string) {
+		t.Helper()
+		resp, err := c.Get(srv.base + "/v1/whoami")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	client := cfg.Client(ctx, tok)
+	if status, body := whoami(client); status != 200 || !strings.Contains(body, `"actor_kind":"user"`) || !strings.Contains(body, nurse.ID) ||
+		strings.Contains(body, `"admin"`) {
+		t.Fatalf("whoami as the user: %d %s", status, body)
+	}
+	if status, _ := whoami(client); status != 200 {
+		t.Fatal("second request")
+	}
+	if status, _, body := api.call("PATCH", "/v1/users/"+nurse.ID, owner, "application/json", `{"disabled":true}`); status != 200 {
+		t.Fatalf("disable: %d %s", status, body)
+	}
+	if status, _ := whoami(cfg.Client(ctx, tok)); status != 401 {
+		t.Fatalf("disabled user's token: %d, want 401 at the next request", status)
+	}
+}

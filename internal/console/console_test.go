@@ -489,3 +489,23 @@ func TestRepeatedFailedSignInsAreThrottled(t *testing.T) {
 		}
 	})
 }
+
+func TestSweepDeletesEndedSessions(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		h := newHarness(t, s)
+		ended, live := h.browser(), h.browser()
+		ended.signIn(h.creds.OwnerEmail, h.creds.OwnerPassword)
+		ended.post("/console/logout", url.Values{"csrf": {ended.csrf()}})
+		h.advance(25 * time.Hour)
+		live.signIn(h.creds.OwnerEmail, h.creds.OwnerPassword)
+		sessions := console.NewSessions(s, 15*time.Minute, 12*time.Hour)
+		sessions.Now = h.now
+		n, err := sessions.Sweep(context.Background())
+		if err != nil || n != 1 {
+			t.Fatalf("swept %d (%v), want the session signed out a day ago only", n, err)
+		}
+		live.get("/console/")
+		live.expectAt("/console/", "Overview")
+	})
+}

@@ -67,6 +67,9 @@ const (
 // New builds the server. The HMAC key of the token strategy is shared by
 // every node: it is created once, sealed by the master key, in the store.
 func New(ctx context.Context, d Deps) (*Server, error) {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
 	secret, err := platformSecret(ctx, d.DB, d.Master, "oauth-hmac")
 	if err != nil {
 		return nil, err
@@ -81,9 +84,6 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 		ClientSecretsHasher:        sha256Hasher{},
 		TokenURL:                   "/oauth2/token",
 		SendDebugMessagesToClients: false,
-	}
-	if d.Now == nil {
-		d.Now = time.Now
 	}
 	st := &storage{db: d.DB, clients: d.Clients, policies: d.Policies, logins: d.Logins, now: d.Now,
 		passwordGrant: d.Users != nil && d.Logins != nil}

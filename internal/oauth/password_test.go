@@ -357,3 +357,32 @@ func code(t *testing.T, secret string, at time.Time) string {
 	}
 	return c
 }
+
+func TestSweepDeletesLongExpiredTokensOnly(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		f := newPasswordFixture(t, s)
+		ctx := context.Background()
+		if _, err := f.config(f.app.ID, f.app.Secret).PasswordCredentialsToken(ctx, f.user.Email, f.user.Password); err != nil {
+			t.Fatal(err)
+		}
+		count := func() int {
+			var n int
+			if err := s.Reader().QueryRow(ctx, "SELECT count(*) FROM oauth_tokens").Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if n, err := f.srv.Sweep(ctx); err != nil || n != 0 || count() != 2 {
+			t.Fatalf("sweep of live tokens deleted %d (%v); %d left", n, err, count())
+		}
+		f.advance(2 * time.Hour) // the access token is a day short of old enough
+		if n, _ := f.srv.Sweep(ctx); n != 0 {
+			t.Fatalf("swept %d tokens expired less than a day ago", n)
+		}
+		f.advance(oauth.RefreshTokenLifespan + 24*time.Hour)
+		if n, err := f.srv.Sweep(ctx); err != nil || n != 2 || count() != 0 {
+			t.Fatalf("sweep of long-expired tokens deleted %d (%v); %d left", n, err, count())
+		}
+	})
+}
