@@ -154,6 +154,24 @@ func (s *Store) GetAccount(ctx context.Context, id string) (Account, error) {
 	return a, nil
 }
 
+// AccountIDs returns every account's id, oldest first.
+func (s *Store) AccountIDs(ctx context.Context) ([]string, error) {
+	rows, err := s.db.Reader().Query(ctx, "SELECT id FROM accounts ORDER BY created_at, id")
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out = append(out, id)
+	}
+	return out, rows.Err()
+}
+
 // AccountName returns the name of account id (for the console).
 func (s *Store) AccountName(ctx context.Context, id string) (string, error) {
 	a, err := s.GetAccount(ctx, id)

@@ -24,10 +24,14 @@ import (
 	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/config"
 	"github.com/sealpost/sealpost/internal/console"
+	"github.com/sealpost/sealpost/internal/delivery"
+	"github.com/sealpost/sealpost/internal/domains"
 	"github.com/sealpost/sealpost/internal/login"
+	"github.com/sealpost/sealpost/internal/messages"
 	"github.com/sealpost/sealpost/internal/mfa"
 	"github.com/sealpost/sealpost/internal/oauth"
 	"github.com/sealpost/sealpost/internal/queue"
+	"github.com/sealpost/sealpost/internal/resolve"
 	"github.com/sealpost/sealpost/internal/session"
 	"github.com/sealpost/sealpost/internal/store"
 	"github.com/sealpost/sealpost/internal/vault"
@@ -52,6 +56,9 @@ type App struct {
 	// the API, the token endpoint and the console.
 	Throttle *auth.Throttle
 	Console  *console.Console
+	Domains  *domains.Service
+	Messages *messages.Service
+	Delivery *delivery.Engine
 }
 
 // NewLogger returns the JSON (or text) slog logger the config asks for.
@@ -143,6 +150,21 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 	if err != nil {
 		return nil, err
 	}
+	servers, err := cfg.DNS.ServerList()
+	if err != nil {
+		return nil, fmt.Errorf("dns.servers: %w", err)
+	}
+	resolver := resolve.New(servers)
+	helo := cfg.Delivery.HeloName
+	if helo == "" {
+		helo, _ = os.Hostname()
+	}
+	sendingDomains := domains.New(s, v, resolver, auditLog, helo)
+	msgs := messages.New(s, v, sendingDomains, q, messages.Options{Lifetime: cfg.Delivery.Lifetime})
+	engine, err := newDeliveryEngine(cfg, s, v, sendingDomains, resolver, helo, logger, reg)
+	if err != nil {
+		return nil, err
+	}
 	consoleSessions := console.NewSessions(s, cfg.Console.IdleTimeout, cfg.Console.AbsoluteTimeout)
 	web, err := console.New(console.Deps{Sessions: consoleSessions, Logins: logins, MFA: factors, Policies: accounts,
 		Accounts: accounts, Audit: auditLog, Throttle: throttle, Logger: logger.With("component", "console")})
@@ -150,6 +172,9 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		return nil, err
 	}
 	if err := registerJobs(q, auditLog, sessions, consoleSessions, tokens, logger, reg); err != nil {
+		return nil, err
+	}
+	if err := registerDeliveryJobs(q, engine); err != nil {
 		return nil, err
 	}
 	return &App{
@@ -165,6 +190,9 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		OAuth:    tokens,
 		Auth:     &auth.Authenticator{Clients: accounts, Sessions: sessions, Tokens: tokens, Policies: accounts, Console: web},
 		Console:  web,
+		Domains:  sendingDomains,
+		Messages: msgs,
+		Delivery: engine,
 		MFA:      factors,
 		Logins:   logins,
 		Throttle: throttle,

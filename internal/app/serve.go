@@ -41,6 +41,8 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		Clients:        admin,
 		Policies:       admin,
 		Users:          admin,
+		Messages:       a.Messages,
+		Domains:        a.Domains,
 		OAuth:          a.OAuth,
 		Throttle:       a.Throttle,
 		TrustedProxies: proxies,

@@ -28,7 +28,9 @@ Subcommands:
   users create   --account ID --email EMAIL --role ROLE
                                  add a user; prints the initial password once
   users update   --account ID --user USER_ID [--role ROLE] [--disabled=true|false] [--unlock]
-                                 change a user's role or disable them`
+                                 change a user's role or disable them
+  domain add DOMAIN [--account ID] [--skip-dns-check]
+                                 register a sending domain with new DKIM keys; prints the DNS records`
 
 func runAdmin(ctx context.Context, env Env, args []string) error {
 	if len(args) > 0 && args[0] == "clients" {
@@ -36,6 +38,9 @@ func runAdmin(ctx context.Context, env Env, args []string) error {
 	}
 	if len(args) > 0 && args[0] == "users" {
 		return runUsers(ctx, env, args[1:])
+	}
+	if len(args) > 0 && args[0] == "domain" {
+		return runDomain(ctx, env, args[1:])
 	}
 	if err := subcommand(env, args, "bootstrap", adminHelp); err != nil {
 		return err

@@ -14,6 +14,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -39,7 +40,37 @@ type Config struct {
 	Vault     Vault     `yaml:"vault"`
 	Queue     Queue     `yaml:"queue"`
 	Console   Console   `yaml:"console"`
+	Delivery  Delivery  `yaml:"delivery"`
+	DNS       DNS       `yaml:"dns"`
 	Bootstrap Bootstrap `yaml:"bootstrap"`
+}
+
+// Delivery configures outbound mail delivery.
+type Delivery struct {
+	// HeloName is the host name given in EHLO; empty means the machine's
+	// host name.
+	HeloName string `yaml:"helo_name"`
+	// Routes sends domains to fixed hosts instead of their MX:
+	// "example.org=host:port,*=host:port" ("*" matches every domain, a
+	// smarthost).
+	Routes string `yaml:"routes"`
+	// TLSPolicy is opportunistic or required.
+	TLSPolicy string `yaml:"tls_policy"`
+	// TLSCAFile holds extra PEM trust anchors for verifying remote MTAs.
+	TLSCAFile string `yaml:"tls_ca_file"`
+	// Lifetime is how long a recipient is retried before it bounces.
+	Lifetime time.Duration `yaml:"lifetime"`
+	// MaxConnsPerDomain bounds parallel connections to one domain.
+	MaxConnsPerDomain int `yaml:"max_conns_per_domain"`
+	// MessagesPerConn bounds the messages one connection carries.
+	MessagesPerConn int `yaml:"messages_per_conn"`
+}
+
+// DNS configures the resolver of delivery and domain verification.
+type DNS struct {
+	// Servers are "host:port" DNS servers, comma-separated; empty means
+	// the system's resolver.
+	Servers string `yaml:"servers"`
 }
 
 // Console configures the web console's sign-in sessions.
@@ -158,6 +189,12 @@ func Default() Config {
 			PollInterval: time.Second,
 			JobTimeout:   time.Minute,
 		},
+		Delivery: Delivery{
+			TLSPolicy:         "opportunistic",
+			Lifetime:          72 * time.Hour,
+			MaxConnsPerDomain: 4,
+			MessagesPerConn:   100,
+		},
 		Console: Console{
 			IdleTimeout:     15 * time.Minute,
 			AbsoluteTimeout: 12 * time.Hour,
@@ -205,6 +242,43 @@ func (h HTTP) Proxies() ([]netip.Prefix, error) {
 			pfx = netip.PrefixFrom(addr, addr.BitLen())
 		}
 		out = append(out, pfx.Masked())
+	}
+	return out, nil
+}
+
+// ParsedRoutes parses Delivery.Routes ("domain=host:port,...").
+func (d Delivery) ParsedRoutes() (map[string]string, error) {
+	out := map[string]string{}
+	for i, f := range strings.Split(d.Routes, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		domain, addr, ok := strings.Cut(f, "=")
+		domain = strings.ToLower(strings.TrimSpace(domain))
+		if _, _, err := net.SplitHostPort(strings.TrimSpace(addr)); !ok || domain == "" || err != nil {
+			return nil, fmt.Errorf("entry %d must be domain=host:port", i+1)
+		}
+		out[domain] = strings.TrimSpace(addr)
+	}
+	return out, nil
+}
+
+// ServerList splits DNS.Servers; a server without a port gets 53.
+func (d DNS) ServerList() ([]string, error) {
+	var out []string
+	for i, f := range strings.Split(d.Servers, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(f); err != nil {
+			if net.ParseIP(f) == nil {
+				return nil, fmt.Errorf("entry %d must be host:port or an IP address", i+1)
+			}
+			f = net.JoinHostPort(f, "53")
+		}
+		out = append(out, f)
 	}
 	return out, nil
 }

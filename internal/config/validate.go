@@ -58,6 +58,15 @@ func (c Config) Validate() error {
 	v.check("console.idle_timeout", c.Console.IdleTimeout >= time.Minute && c.Console.IdleTimeout <= c.Console.AbsoluteTimeout,
 		"must be at least 1m and at most console.absolute_timeout")
 	v.check("console.absolute_timeout", c.Console.AbsoluteTimeout <= 7*24*time.Hour, "must be at most 168h")
+	if _, err := c.Delivery.ParsedRoutes(); err != nil {
+		v.add("delivery.routes", err.Error())
+	}
+	v.oneOf("delivery.tls_policy", c.Delivery.TLSPolicy, "opportunistic", "required")
+	v.atLeastOne("delivery.max_conns_per_domain", c.Delivery.MaxConnsPerDomain)
+	v.atLeastOne("delivery.messages_per_conn", c.Delivery.MessagesPerConn)
+	if _, err := c.DNS.ServerList(); err != nil {
+		v.add("dns.servers", err.Error())
+	}
 	v.databaseURL("database.url", c.Database.URL)
 	v.atLeastOne("database.max_conns", c.Database.MaxConns)
 	v.atLeastOne("database.sqlite_readers", c.Database.SQLiteReaders)

@@ -11,6 +11,9 @@ import (
 	"github.com/sealpost/sealpost/internal/account"
 	"github.com/sealpost/sealpost/internal/audit"
 	"github.com/sealpost/sealpost/internal/auth"
+	"github.com/sealpost/sealpost/internal/domains"
+	"github.com/sealpost/sealpost/internal/mail"
+	"github.com/sealpost/sealpost/internal/messages"
 	"github.com/sealpost/sealpost/internal/store"
 )
 
@@ -106,6 +109,7 @@ func (p *Problem) Error() string {
 func problemFor(err error) *Problem {
 	var p *Problem
 	var tooLarge *http.MaxBytesError
+	var fieldErr *mail.FieldError
 	switch {
 	case errors.As(err, &p):
 		c := *p
@@ -133,7 +137,18 @@ func problemFor(err error) *Problem {
 	case errors.Is(err, account.ErrInvalid):
 		// The domain's messages name the rule, never the offending value.
 		return NewProblem(TypeValidation, err.Error())
-	case errors.Is(err, audit.ErrBadCursor):
+	case errors.As(err, &fieldErr):
+		return NewProblem(TypeValidation, fieldErr.Message).WithErrors(FieldError{Field: fieldErr.Field, Message: fieldErr.Message})
+	case errors.Is(err, messages.ErrIdempotencyConflict):
+		return NewProblem(TypeConflict, "this Idempotency-Key was used with a different request in the last 24 hours")
+	case errors.Is(err, messages.ErrTooLarge):
+		return NewProblem(TypePayloadTooLarge, "the composed message exceeds 25 MiB")
+	case errors.Is(err, domains.ErrInvalid):
+		return NewProblem(TypeValidation, "the domain must be a domain name such as clinic.example.org").
+			WithErrors(FieldError{Field: "domain", Message: "not a domain name"})
+	case errors.Is(err, domains.ErrExists):
+		return NewProblem(TypeConflict, "the domain is already registered in this account")
+	case errors.Is(err, messages.ErrBadCursor), errors.Is(err, audit.ErrBadCursor):
 		return NewProblem(TypeBadRequest, "the cursor is invalid or expired").
 			WithErrors(FieldError{Field: "cursor", Message: "invalid or expired cursor"})
 	default:

@@ -92,6 +92,13 @@ type Options struct {
 	// Policies serves /v1/auth-policy. Nil leaves it out.
 	Policies PolicyAdmin
 
+	// Messages serves /v1/messages and /v1/suppressions. Nil leaves them
+	// out.
+	Messages MessageService
+
+	// Domains serves /v1/domains. Nil leaves it out.
+	Domains DomainAdmin
+
 	// ReadyChecks are run by GET /readyz, concurrently, by name. Nil or
 	// empty means the node is always ready.
 	ReadyChecks map[string]func(context.Context) error
@@ -192,6 +199,12 @@ func New(opts Options) *Server {
 	}
 	if opts.Users != nil {
 		s.userRoutes()
+	}
+	if opts.Messages != nil {
+		s.messageRoutes()
+	}
+	if opts.Domains != nil {
+		s.domainRoutes()
 	}
 	if opts.OAuth != nil {
 		s.Handle("POST /oauth2/token", http.HandlerFunc(opts.OAuth.Token))

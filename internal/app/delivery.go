@@ -1,0 +1,62 @@
+package app
+
+import (
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+
+	"github.com/sealpost/sealpost/internal/config"
+	"github.com/sealpost/sealpost/internal/delivery"
+	"github.com/sealpost/sealpost/internal/domains"
+	"github.com/sealpost/sealpost/internal/queue"
+	"github.com/sealpost/sealpost/internal/resolve"
+	"github.com/sealpost/sealpost/internal/store"
+	"github.com/sealpost/sealpost/internal/vault"
+)
+
+// newDeliveryEngine builds the delivery engine from the delivery.* keys.
+func newDeliveryEngine(cfg config.Config, s *store.Store, v *vault.Vault, d *domains.Service, r *resolve.Resolver, helo string,
+	logger *slog.Logger, reg prometheus.Registerer) (*delivery.Engine, error) {
+	routes, err := cfg.Delivery.ParsedRoutes()
+	if err != nil {
+		return nil, fmt.Errorf("delivery.routes: %w", err)
+	}
+	var roots *x509.CertPool
+	if cfg.Delivery.TLSCAFile != "" {
+		if roots, err = x509.SystemCertPool(); err != nil {
+			roots = x509.NewCertPool()
+		}
+		pemBytes, err := os.ReadFile(cfg.Delivery.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("delivery.tls_ca_file: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pemBytes) {
+			return nil, fmt.Errorf("delivery.tls_ca_file: %s holds no PEM certificate", cfg.Delivery.TLSCAFile)
+		}
+	}
+	return delivery.New(s, v, d, r, delivery.Options{
+		HeloName:          helo,
+		Routes:            routes,
+		TLSPolicy:         cfg.Delivery.TLSPolicy,
+		RootCAs:           roots,
+		MaxConnsPerDomain: cfg.Delivery.MaxConnsPerDomain,
+		MessagesPerConn:   cfg.Delivery.MessagesPerConn,
+		Logger:            logger.With("component", "delivery"),
+		Registerer:        reg,
+	})
+}
+
+// registerDeliveryJobs adds the domain worker and the periodic scan.
+func registerDeliveryJobs(q *queue.Queue, e *delivery.Engine) error {
+	if err := queue.AddWorker(q, &delivery.DomainWorker{Engine: e}); err != nil {
+		return err
+	}
+	if err := queue.AddWorker(q, &delivery.ScanWorker{Engine: e, Queue: q}); err != nil {
+		return err
+	}
+	return q.AddPeriodic(delivery.ScanInterval, func() river.JobArgs { return delivery.ScanArgs{} }, true)
+}

@@ -1,0 +1,91 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/sealpost/sealpost/internal/messages"
+	"github.com/sealpost/sealpost/internal/queue"
+	"github.com/sealpost/sealpost/internal/store"
+)
+
+// domainBudget is how long one domain job keeps claiming batches before
+// it hands over (the scan starts the next one).
+const domainBudget = 2 * time.Minute
+
+// DomainWorker works messages.DeliverArgs: it delivers a domain's due
+// recipients.
+type DomainWorker struct {
+	river.WorkerDefaults[messages.DeliverArgs]
+	Engine *Engine
+}
+
+// Timeout implements river.Worker: a domain job runs for its budget plus
+// the slowest SMTP exchange.
+func (w *DomainWorker) Timeout(*river.Job[messages.DeliverArgs]) time.Duration {
+	return domainBudget + 2*w.Engine.opts.Timeout
+}
+
+// Work implements river.Worker.
+func (w *DomainWorker) Work(ctx context.Context, job *river.Job[messages.DeliverArgs]) error {
+	_, err := w.Engine.DeliverDomain(ctx, job.Args.Domain, domainBudget)
+	return err
+}
+
+// ScanInterval is how often the leader looks for due recipients whose
+// domain has no job (retries coming due, scheduled messages, work left by
+// a crashed node).
+const ScanInterval = 2 * time.Second
+
+// ScanArgs is the periodic scan job.
+type ScanArgs struct{}
+
+// Kind implements river.JobArgs.
+func (ScanArgs) Kind() string { return "delivery.scan" }
+
+// ScanWorker works ScanArgs.
+type ScanWorker struct {
+	river.WorkerDefaults[ScanArgs]
+	Engine *Engine
+	Queue  *queue.Queue
+}
+
+// Work implements river.Worker: one domain job (unique) per domain with
+// due recipients.
+func (w *ScanWorker) Work(ctx context.Context, _ *river.Job[ScanArgs]) error {
+	domains, err := w.Engine.DueDomains(ctx, 1000)
+	if err != nil || len(domains) == 0 {
+		return err
+	}
+	params := make([]queue.InsertManyParams, len(domains))
+	for i, d := range domains {
+		params[i] = queue.InsertManyParams{Args: messages.DeliverArgs{Domain: d}, InsertOpts: messages.DeliverInsertOpts(1)}
+	}
+	if _, err := w.Queue.InsertMany(ctx, params); err != nil {
+		return fmt.Errorf("start delivery jobs: %w", err)
+	}
+	return nil
+}
+
+// DueDomains returns up to limit domains with recipients due now.
+func (e *Engine) DueDomains(ctx context.Context, limit int) ([]string, error) {
+	now := store.Micros(e.opts.Now())
+	rows, err := e.db.Reader().Query(ctx, `SELECT DISTINCT domain FROM message_recipients
+		WHERE state IN ('queued', 'deferred') AND next_attempt_at <= $1 AND lease_until < $1 LIMIT $2`, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("due domains: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var d string
+		if err := rows.Scan(&d); err != nil {
+			return nil, err
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,92 @@
+package delivery
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/sealpost/sealpost/internal/messages"
+	"github.com/sealpost/sealpost/internal/store"
+)
+
+// Recipient states delivery sets.
+const (
+	stateDelivered = messages.StateDelivered
+	stateDeferred  = messages.StateDeferred
+	stateBounced   = messages.StateBounced
+	stateFailed    = messages.StateFailed
+)
+
+// record stores a batch's outcomes in one transaction (a group commit):
+// states, evidence, events, and suppressions for hard bounces. A deferral
+// past the recipient's lifetime becomes a bounce. Rows whose lease this
+// node no longer holds are left alone.
+func (e *Engine) record(ctx context.Context, outcomes []outcome) error {
+	now := e.opts.Now()
+	err := e.db.InTx(ctx, func(tx store.Tx) error {
+		for _, o := range outcomes {
+			state, next := o.state, now
+			reason := o.reason
+			if state == stateDeferred {
+				next = now.Add(backoff(o.c.Attempts))
+				if !next.Before(o.c.ExpiresAt) {
+					state = stateBounced
+					reason = "gave up after the delivery lifetime; last error: " + describe(o)
+				}
+			}
+			var delivered any
+			if state == stateDelivered {
+				delivered = store.Micros(now)
+			}
+			version, cipher := tlsNames(o.tls)
+			smtpReply := o.reply.String()
+			if o.reply.Code == 0 {
+				smtpReply = reason
+			}
+			n, err := tx.Exec(ctx, `UPDATE message_recipients SET state = $1, attempts = attempts + 1, next_attempt_at = $2, lease_until = 0,
+				updated_at = $3, remote_host = $4, tls_version = $5, tls_cipher = $6, smtp_code = $7, smtp_reply = $8, delivered_at = $9
+				WHERE message_id = $10 AND rcpt_index = $11 AND lease_until = $12`,
+				state, store.Micros(next), store.Micros(now), o.host, version, cipher, o.reply.Code, sanitizeReply(smtpReply), delivered,
+				o.c.MessageID, o.c.Index, o.c.Lease)
+			if err != nil {
+				return fmt.Errorf("record outcome: %w", err)
+			}
+			if n == 0 {
+				continue // the lease ran out and another node took over
+			}
+			details := map[string]string{"smtp_code": strconv.Itoa(o.reply.Code), "remote_host": o.host, "tls_version": version}
+			if reason != "" {
+				details["reason"] = sanitizeReply(reason)
+			}
+			b, _ := json.Marshal(details)
+			if _, err := tx.Exec(ctx, `INSERT INTO message_events (id, account_id, message_id, rcpt_index, type, time, details)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, store.NewID(), o.c.AccountID, o.c.MessageID, o.c.Index, state, store.Micros(now), string(b)); err != nil {
+				return fmt.Errorf("record event: %w", err)
+			}
+			if state == stateBounced && o.hard {
+				if err := messages.Suppress(ctx, tx, o.c.AccountID, o.c.Address, messages.ReasonHardBounce, now); err != nil {
+					return err
+				}
+			}
+			e.metrics.outcomes.WithLabelValues(state).Inc()
+		}
+		return nil
+	})
+	return err
+}
+
+func describe(o outcome) string {
+	if o.reply.Code != 0 {
+		return o.reply.String()
+	}
+	return o.reason
+}
+
+func tlsNames(st *tls.ConnectionState) (string, string) {
+	if st == nil {
+		return "", ""
+	}
+	return tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite)
+}

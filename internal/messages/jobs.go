@@ -1,0 +1,26 @@
+package messages
+
+import (
+	"github.com/riverqueue/river"
+
+	"github.com/sealpost/sealpost/internal/queue"
+)
+
+// DeliverArgs is the delivery job of one destination domain: its worker
+// (package delivery) delivers every due recipient at the domain, in
+// batches over reused connections. At most one such job per domain waits
+// or runs at a time; recipients that arrive meanwhile are picked up by the
+// running job or by the periodic scan.
+type DeliverArgs struct {
+	Domain string `json:"domain"`
+}
+
+// Kind implements river.JobArgs.
+func (DeliverArgs) Kind() string { return "delivery.domain" }
+
+// DeliverInsertOpts are the options of a domain's delivery job:
+// transactional mail (priority 1) runs before marketing (2).
+func DeliverInsertOpts(priority int) *queue.InsertOpts {
+	return &queue.InsertOpts{Queue: queue.QueueDelivery, Priority: priority, MaxAttempts: 3,
+		UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
