@@ -272,7 +272,7 @@ func (e *Engine) deliverBatch(ctx context.Context, domain string, batch []claime
 // host is a place to connect to for a domain.
 type host struct {
 	name string // for TLS verification and reports
-	addr string // host:port
+	port string
 }
 
 // hosts returns where to deliver domain: its static route, or its MX
@@ -283,11 +283,11 @@ func (e *Engine) hosts(ctx context.Context, domain string) ([]host, error) {
 		route, ok = e.opts.Routes["*"]
 	}
 	if ok {
-		name, _, err := net.SplitHostPort(route)
+		name, port, err := net.SplitHostPort(route)
 		if err != nil {
 			return nil, fmt.Errorf("route for %s: %w", domain, err)
 		}
-		return []host{{name: name, addr: route}}, nil
+		return []host{{name: name, port: port}}, nil
 	}
 	mx, err := e.resolver.MailHosts(ctx, domain)
 	if err != nil {
@@ -295,27 +295,35 @@ func (e *Engine) hosts(ctx context.Context, domain string) ([]host, error) {
 	}
 	out := make([]host, len(mx))
 	for i, h := range mx {
-		out[i] = host{name: h.Name, addr: net.JoinHostPort(h.Name, strconv.Itoa(e.opts.Port))}
+		out[i] = host{name: h.Name, port: strconv.Itoa(e.opts.Port)}
 	}
 	return out, nil
 }
 
-// connect opens a connection to the first host that takes one under the
-// TLS policy.
+// connect opens a connection to the first host address that takes one
+// under the TLS policy (RFC 5321 §5.1: MX hosts in preference order, each
+// of their addresses in turn).
 func (e *Engine) connect(ctx context.Context, hosts []host) (*smtpConn, error) {
 	var errs []error
 	for _, h := range hosts {
-		c, err := e.connectHost(ctx, h)
-		if err == nil {
-			return c, nil
+		addrs, err := e.resolver.Addrs(ctx, h.name)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", h.name, err))
+			continue
 		}
-		errs = append(errs, fmt.Errorf("%s: %w", h.name, err))
+		for _, ip := range addrs {
+			c, err := e.connectHost(ctx, h, net.JoinHostPort(ip, h.port))
+			if err == nil {
+				return c, nil
+			}
+			errs = append(errs, fmt.Errorf("%s (%s): %w", h.name, ip, err))
+		}
 	}
 	return nil, errors.Join(errs...)
 }
 
-func (e *Engine) connectHost(ctx context.Context, h host) (*smtpConn, error) {
-	c, err := dialSMTP(ctx, h.addr, h.name, e.opts.HeloName, e.opts.Timeout)
+func (e *Engine) connectHost(ctx context.Context, h host, addr string) (*smtpConn, error) {
+	c, err := dialSMTP(ctx, addr, h.name, e.opts.HeloName, e.opts.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -333,7 +341,7 @@ func (e *Engine) connectHost(ctx context.Context, h host) (*smtpConn, error) {
 	// Opportunistic, and the certificate did not verify: encrypt anyway,
 	// on a fresh connection (the failed handshake ended this one).
 	c.close()
-	c, err = dialSMTP(ctx, h.addr, h.name, e.opts.HeloName, e.opts.Timeout)
+	c, err = dialSMTP(ctx, addr, h.name, e.opts.HeloName, e.opts.Timeout)
 	if err != nil {
 		return nil, err
 	}

@@ -92,3 +92,11 @@ func (r *Resolver) TXT(ctx context.Context, name string) ([]string, error) {
 	}
 	return txt, err
 }
+
+// Addrs returns the IP addresses of a host name (an IP address is its own).
+func (r *Resolver) Addrs(ctx context.Context, host string) ([]string, error) {
+	if net.ParseIP(host) != nil {
+		return []string{host}, nil
+	}
+	return r.r.LookupHost(ctx, host)
+}
