@@ -13,9 +13,9 @@ import (
 
 	"github.com/sealpost/sealpost/api"
 	"github.com/sealpost/sealpost/internal/account"
+	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/domains"
 	"github.com/sealpost/sealpost/internal/messages"
-	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/session"
 )
 
