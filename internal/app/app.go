@@ -59,6 +59,9 @@ type App struct {
 	Domains  *domains.Service
 	Messages *messages.Service
 	Delivery *delivery.Engine
+	// SubmissionAddrs are the bound relay listeners (submission, implicit
+	// TLS), once serving; empty when off.
+	SubmissionAddrs [2]string
 }
 
 // NewLogger returns the JSON (or text) slog logger the config asks for.
@@ -246,8 +249,13 @@ func (a *App) Bootstrap(ctx context.Context, out io.Writer, force bool) (bool, e
 	return true, nil
 }
 
-// Close releases the store.
-func (a *App) Close() error { return a.Store.Close() }
+// Close closes pooled SMTP connections and releases the store.
+func (a *App) Close() error {
+	if a.Delivery != nil {
+		a.Delivery.Close()
+	}
+	return a.Store.Close()
+}
 
 // auditVerifyInterval is how often the leader verifies every audit chain.
 const auditVerifyInterval = 24 * time.Hour

@@ -12,6 +12,7 @@ import (
 	"github.com/sealpost/sealpost/internal/account"
 	"github.com/sealpost/sealpost/internal/httpapi"
 	"github.com/sealpost/sealpost/internal/queue"
+	"github.com/sealpost/sealpost/internal/submission"
 )
 
 // Serve starts the job queue and the HTTP server and blocks until ctx ends
@@ -74,6 +75,11 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	if tlsConf != nil {
 		ln = tls.NewListener(ln, tlsConf)
 	}
+	relay, err := a.startSubmission(tlsConf)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
 	if err := a.Queue.Start(ctx); err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("start job queue: %w", err)
@@ -95,7 +101,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	return a.shutdown(srv)
+	return a.shutdown(srv, relay)
 }
 
 // Failed authentications tolerated per source address and window before
@@ -107,7 +113,7 @@ const (
 	authFailureWindow = 5 * time.Minute
 )
 
-func (a *App) shutdown(srv *http.Server) error {
+func (a *App) shutdown(srv *http.Server, relay *submission.Server) error {
 	start := time.Now()
 	a.Logger.Info("shutting down: draining requests and jobs", "deadline", a.Config.HTTP.ShutdownTimeout.String())
 	ctx, cancel := context.WithTimeout(context.Background(), a.Config.HTTP.ShutdownTimeout)
@@ -116,6 +122,11 @@ func (a *App) shutdown(srv *http.Server) error {
 	if httpErr != nil {
 		httpErr = fmt.Errorf("drain http: %w", httpErr)
 		_ = srv.Close()
+	}
+	if relay != nil {
+		if err := relay.Shutdown(ctx); err != nil {
+			httpErr = errors.Join(httpErr, fmt.Errorf("drain submission: %w", err))
+		}
 	}
 	queueErr := a.Queue.Stop(ctx)
 	if queueErr != nil {

@@ -19,9 +19,24 @@ type mailWorld struct {
 	bootstrapped
 	dns  *dnstest.Server
 	sink *smtptest.Sink
+	out  *syncBuffer // the server's stdout
 }
 
-func serveWithMail(t *testing.T) mailWorld {
+// waitForSink waits until the sink has received n messages.
+func (w mailWorld) waitForSink(t *testing.T, n int) []smtptest.Received {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if got := w.sink.Messages(); len(got) >= n {
+			return got
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the sink received %d messages, want %d", len(w.sink.Messages()), n)
+	return nil
+}
+
+func serveWithMail(t *testing.T, extraEnv ...string) mailWorld {
 	t.Helper()
 	dns, err := dnstest.Start()
 	if err != nil {
@@ -44,11 +59,13 @@ func serveWithMail(t *testing.T) mailWorld {
 	}
 	env := []string{"SEALPOST_DATA_DIR=" + filepath.Join(dir, "data"), "SEALPOST_DNS_SERVERS=" + dns.Addr,
 		"SEALPOST_DELIVERY_ROUTES=patient.example=" + sink.Addr, "SEALPOST_DELIVERY_TLS_CA_FILE=" + ca,
-		"SEALPOST_DELIVERY_TLS_POLICY=required", "SEALPOST_DELIVERY_HELO_NAME=mta.clinic.example"}
+		"SEALPOST_DELIVERY_TLS_POLICY=required", "SEALPOST_DELIVERY_HELO_NAME=mta.clinic.example",
+		"SEALPOST_SUBMISSION_ADDR=off", "SEALPOST_SUBMISSION_TLS_ADDR=off"}
+	env = append(env, extraEnv...)
 	base, out, _ := startServe(t, env)
 	creds := parseCreds(out.String())
 	return mailWorld{bootstrapped: bootstrapped{env: env, base: base, creds: creds, owner: creds["client_id"] + ":" + creds["client_secret"],
-		api: newAPIClient(t, base)}, dns: dns, sink: sink}
+		api: newAPIClient(t, base)}, dns: dns, sink: sink, out: out}
 }
 
 type domainAnswer struct {

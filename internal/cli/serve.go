@@ -49,6 +49,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		if cfg.HTTP.TLS.Dev || cfg.HTTP.TLS.CertFile != "" {
 			scheme = "https"
 		}
+		if relay := a.SubmissionAddrs; relay[0] != "" || relay[1] != "" {
+			fmt.Fprintf(env.Stdout, "SMTP relay: submission %s, implicit TLS %s\n", orOff(relay[0]), orOff(relay[1]))
+		}
 		fmt.Fprintf(env.Stdout, "Sealpost is up: %s://%s  (console at /console/, API docs at /docs, health at /healthz)\n", scheme, bound)
 	})
 }
@@ -71,4 +74,11 @@ func runMigrate(ctx context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintf(env.Stdout, "database (%s) at schema version %d of %d: up to date\n", s.Dialect(), cur, latest)
 	return nil
+}
+
+func orOff(addr string) string {
+	if addr == "" {
+		return "off"
+	}
+	return addr
 }

@@ -33,16 +33,17 @@ import (
 type Config struct {
 	// DataDir holds the SQLite database, the master key and other local
 	// state unless configured elsewhere.
-	DataDir   string    `yaml:"data_dir"`
-	Log       Log       `yaml:"log"`
-	HTTP      HTTP      `yaml:"http"`
-	Database  Database  `yaml:"database"`
-	Vault     Vault     `yaml:"vault"`
-	Queue     Queue     `yaml:"queue"`
-	Console   Console   `yaml:"console"`
-	Delivery  Delivery  `yaml:"delivery"`
-	DNS       DNS       `yaml:"dns"`
-	Bootstrap Bootstrap `yaml:"bootstrap"`
+	DataDir    string     `yaml:"data_dir"`
+	Log        Log        `yaml:"log"`
+	HTTP       HTTP       `yaml:"http"`
+	Database   Database   `yaml:"database"`
+	Vault      Vault      `yaml:"vault"`
+	Queue      Queue      `yaml:"queue"`
+	Console    Console    `yaml:"console"`
+	Delivery   Delivery   `yaml:"delivery"`
+	DNS        DNS        `yaml:"dns"`
+	Submission Submission `yaml:"submission"`
+	Bootstrap  Bootstrap  `yaml:"bootstrap"`
 }
 
 // Delivery configures outbound mail delivery.
@@ -64,6 +65,17 @@ type Delivery struct {
 	MaxConnsPerDomain int `yaml:"max_conns_per_domain"`
 	// MessagesPerConn bounds the messages one connection carries.
 	MessagesPerConn int `yaml:"messages_per_conn"`
+}
+
+// Submission configures the SMTP relay for applications.
+type Submission struct {
+	// Addr is the submission listener (STARTTLS, port 587); "off"
+	// disables it.
+	Addr string `yaml:"addr"`
+	// TLSAddr is the implicit-TLS listener (port 465); "off" disables it.
+	TLSAddr string `yaml:"tls_addr"`
+	// RatePerMinute bounds the messages one API client relays a minute.
+	RatePerMinute int `yaml:"rate_per_minute"`
 }
 
 // DNS configures the resolver of delivery and domain verification.
@@ -194,6 +206,11 @@ func Default() Config {
 			Lifetime:          72 * time.Hour,
 			MaxConnsPerDomain: 4,
 			MessagesPerConn:   100,
+		},
+		Submission: Submission{
+			Addr:          "127.0.0.1:587",
+			TLSAddr:       "127.0.0.1:465",
+			RatePerMinute: 600,
 		},
 		Console: Console{
 			IdleTimeout:     15 * time.Minute,

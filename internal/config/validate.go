@@ -64,6 +64,12 @@ func (c Config) Validate() error {
 	v.oneOf("delivery.tls_policy", c.Delivery.TLSPolicy, "opportunistic", "required")
 	v.atLeastOne("delivery.max_conns_per_domain", c.Delivery.MaxConnsPerDomain)
 	v.atLeastOne("delivery.messages_per_conn", c.Delivery.MessagesPerConn)
+	for key, addr := range map[string]string{"submission.addr": c.Submission.Addr, "submission.tls_addr": c.Submission.TLSAddr} {
+		if addr != "off" {
+			v.hostPort(key, addr)
+		}
+	}
+	v.atLeastOne("submission.rate_per_minute", c.Submission.RatePerMinute)
 	if _, err := c.DNS.ServerList(); err != nil {
 		v.add("dns.servers", err.Error())
 	}

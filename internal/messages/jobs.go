@@ -2,6 +2,7 @@ package messages
 
 import (
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/sealpost/sealpost/internal/queue"
 )
@@ -19,8 +20,11 @@ type DeliverArgs struct {
 func (DeliverArgs) Kind() string { return "delivery.domain" }
 
 // DeliverInsertOpts are the options of a domain's delivery job:
-// transactional mail (priority 1) runs before marketing (2).
+// transactional mail (priority 1) runs before marketing (2). Uniqueness
+// holds only while a job waits or runs (not once it completed, River's
+// default), so the next message for the domain gets a new job.
 func DeliverInsertOpts(priority int) *queue.InsertOpts {
 	return &queue.InsertOpts{Queue: queue.QueueDelivery, Priority: priority, MaxAttempts: 3,
-		UniqueOpts: river.UniqueOpts{ByArgs: true}}
+		UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{rivertype.JobStateAvailable,
+			rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateRetryable, rivertype.JobStateScheduled}}}
 }
