@@ -105,7 +105,9 @@ func TestSMTPRelayOverSTARTTLSAndImplicitTLS(t *testing.T) {
 	pool.AppendCertsFromPEM(pemBytes)
 	tlsConf := &tls.Config{RootCAs: pool, ServerName: "localhost"}
 	// net/smtp sends PLAIN only to the host it dialled, by name.
-	auth := func(host string) smtp.Auth { return smtp.PlainAuth("", w.creds["client_id"], w.creds["client_secret"], host) }
+	auth := func(host string) smtp.Auth {
+		return smtp.PlainAuth("", w.creds["client_id"], w.creds["client_secret"], host)
+	}
 
 	c, err := smtp.Dial(addr)
 	if err != nil {
