@@ -95,7 +95,7 @@ func (o *Options) defaults() {
 		o.Timeout = 60 * time.Second
 	}
 	if o.Lease <= 0 {
-		o.Lease = 10 * time.Minute
+		o.Lease = time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -140,31 +140,33 @@ type claimed struct {
 	Address   string
 	Attempts  int
 	ExpiresAt time.Time
-	Lease     int64
+	// Owner identifies the claim holding the lease.
+	Owner string
 }
 
 // claim leases up to BatchSize due recipients of domain.
 func (e *Engine) claim(ctx context.Context, domain string) ([]claimed, error) {
 	now := e.opts.Now()
 	lease := store.Micros(now.Add(e.opts.Lease))
+	owner := store.NewID()
 	var out []claimed
 	err := e.db.InTx(ctx, func(tx store.Tx) error {
 		lock := ""
 		if tx.Dialect() == store.Postgres {
 			lock = " FOR UPDATE SKIP LOCKED" // nodes claim disjoint rows
 		}
-		rows, err := tx.Query(ctx, `UPDATE message_recipients SET lease_until = $1
+		rows, err := tx.Query(ctx, `UPDATE message_recipients SET lease_until = $1, lease_owner = $5
 			WHERE (message_id, rcpt_index) IN (SELECT message_id, rcpt_index FROM message_recipients
 				WHERE domain = $2 AND state IN ('queued', 'deferred') AND next_attempt_at <= $3 AND lease_until < $3
 				ORDER BY priority, next_attempt_at LIMIT $4`+lock+`)
 			RETURNING message_id, rcpt_index, account_id, address, attempts, expires_at`,
-			lease, domain, store.Micros(now), e.opts.BatchSize)
+			lease, domain, store.Micros(now), e.opts.BatchSize, owner)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			c := claimed{Lease: lease}
+			c := claimed{Owner: owner}
 			var expires int64
 			if err := rows.Scan(&c.MessageID, &c.Index, &c.AccountID, &c.Address, &c.Attempts, &expires); err != nil {
 				return err
@@ -192,7 +194,9 @@ func (e *Engine) DeliverDomain(ctx context.Context, domain string, budget time.D
 		if len(batch) == 0 {
 			return false, nil
 		}
+		stop := e.keepLeased(ctx, batch[0].Owner)
 		outcomes := e.deliverBatch(ctx, domain, batch)
+		stop()
 		if err := e.record(ctx, outcomes); err != nil {
 			return true, err
 		}
@@ -203,6 +207,33 @@ func (e *Engine) DeliverDomain(ctx context.Context, domain string, budget time.D
 			return true, nil
 		}
 	}
+}
+
+// keepLeased extends the lease of a claim while it is being delivered,
+// so a slow remote does not let another node take the recipients over; a
+// node that dies stops extending, and its recipients are free within a
+// lease. The returned func stops it.
+func (e *Engine) keepLeased(ctx context.Context, owner string) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(e.opts.Lease / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if _, err := e.db.Writer().Exec(ctx, "UPDATE message_recipients SET lease_until = $1 WHERE lease_owner = $2 AND lease_until > 0",
+					store.Micros(e.opts.Now().Add(e.opts.Lease)), owner); err != nil {
+					e.opts.Logger.Warn("extend delivery lease", "error", err)
+				}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
 // group is one message's claimed recipients at the domain.

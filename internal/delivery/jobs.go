@@ -13,8 +13,9 @@ import (
 )
 
 // domainBudget is how long one domain job keeps claiming batches before
-// it hands over (the scan starts the next one).
-const domainBudget = 2 * time.Minute
+// it hands over (the scan starts the next one). It is short so a job
+// never looks stuck to the queue (see queue's RescueStuckJobsAfter).
+const domainBudget = 30 * time.Second
 
 // DomainWorker works messages.DeliverArgs: it delivers a domain's due
 // recipients.
@@ -26,7 +27,7 @@ type DomainWorker struct {
 // Timeout implements river.Worker: a domain job runs for its budget plus
 // the slowest SMTP exchange.
 func (w *DomainWorker) Timeout(*river.Job[messages.DeliverArgs]) time.Duration {
-	return domainBudget + 2*w.Engine.opts.Timeout
+	return domainBudget + w.Engine.opts.Timeout
 }
 
 // Work implements river.Worker.

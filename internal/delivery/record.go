@@ -46,10 +46,10 @@ func (e *Engine) record(ctx context.Context, outcomes []outcome) error {
 				smtpReply = reason
 			}
 			n, err := tx.Exec(ctx, `UPDATE message_recipients SET state = $1, attempts = attempts + 1, next_attempt_at = $2, lease_until = 0,
-				updated_at = $3, remote_host = $4, tls_version = $5, tls_cipher = $6, smtp_code = $7, smtp_reply = $8, delivered_at = $9
-				WHERE message_id = $10 AND rcpt_index = $11 AND lease_until = $12`,
+				lease_owner = '', updated_at = $3, remote_host = $4, tls_version = $5, tls_cipher = $6, smtp_code = $7, smtp_reply = $8,
+				delivered_at = $9 WHERE message_id = $10 AND rcpt_index = $11 AND lease_owner = $12`,
 				state, store.Micros(next), store.Micros(now), o.host, version, cipher, o.reply.Code, sanitizeReply(smtpReply), delivered,
-				o.c.MessageID, o.c.Index, o.c.Lease)
+				o.c.MessageID, o.c.Index, o.c.Owner)
 			if err != nil {
 				return fmt.Errorf("record outcome: %w", err)
 			}

@@ -245,7 +245,12 @@ func (q *Queue) riverConfig() *river.Config {
 		FetchCooldown:     min(river.FetchCooldownDefault, q.opts.PollInterval),
 		FetchPollInterval: q.opts.PollInterval,
 		JobTimeout:        q.opts.JobTimeout,
-		Logger:            q.opts.Logger,
+		// A job still "running" this long is taken for one whose node
+		// died, and retried. River's default (an hour) would leave a
+		// crashed node's unique jobs blocking their keys that long; work
+		// that must not run twice at once guards itself (delivery leases).
+		RescueStuckJobsAfter: max(2*q.opts.JobTimeout, 2*time.Minute),
+		Logger:               q.opts.Logger,
 		Queues:            queues,
 		Workers:           q.workers,
 		PeriodicJobs:      q.periodic,

@@ -102,6 +102,7 @@ func (s *Server) Listen() (string, string, error) {
 		}
 		srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 		srv.Domain = s.opts.Hostname
+		srv.ErrorLog = slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelDebug)
 		srv.MaxMessageBytes = messages.MaxMessageBytes
 		srv.MaxRecipients = messages.MaxRawRecipients
 		srv.ReadTimeout = 5 * time.Minute

@@ -13,6 +13,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"sync"
@@ -58,6 +59,7 @@ func Start(cert *tls.Certificate) (*Sink, error) {
 		return &session{sink: s, conn: c}, nil
 	}))
 	s.srv.Domain = "sink.test"
+	s.srv.ErrorLog = log.New(io.Discard, "", 0) // clients hanging up are expected in tests
 	s.srv.AllowInsecureAuth = true
 	s.srv.EnableSMTPUTF8 = true
 	s.srv.MaxRecipients = 1000

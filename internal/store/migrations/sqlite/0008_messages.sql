@@ -54,6 +54,7 @@ CREATE TABLE message_recipients (
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
     lease_until     INTEGER NOT NULL DEFAULT 0,
+    lease_owner     TEXT NOT NULL DEFAULT '',        -- the claim holding the lease
     expires_at      INTEGER NOT NULL,                  -- bounce when still undelivered then
     updated_at      INTEGER NOT NULL,
     remote_host     TEXT NOT NULL DEFAULT '',
@@ -66,6 +67,7 @@ CREATE TABLE message_recipients (
 );
 CREATE INDEX message_recipients_due ON message_recipients(domain, priority, next_attempt_at) WHERE state IN ('queued', 'deferred');
 CREATE INDEX message_recipients_next ON message_recipients(next_attempt_at) WHERE state IN ('queued', 'deferred');
+CREATE INDEX message_recipients_lease ON message_recipients(lease_owner) WHERE lease_owner <> '';
 
 -- Status history per recipient (also what webhooks will carry).
 CREATE TABLE message_events (
