@@ -251,9 +251,9 @@ func (q *Queue) riverConfig() *river.Config {
 		// that must not run twice at once guards itself (delivery leases).
 		RescueStuckJobsAfter: max(2*q.opts.JobTimeout, 2*time.Minute),
 		Logger:               q.opts.Logger,
-		Queues:            queues,
-		Workers:           q.workers,
-		PeriodicJobs:      q.periodic,
+		Queues:               queues,
+		Workers:              q.workers,
+		PeriodicJobs:         q.periodic,
 	}
 }
 
