@@ -63,12 +63,14 @@ var benchSuites = map[string]func(ctx context.Context, s *store.Store, n int, p 
 }
 
 func runBench(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "bench", "bench [--postgres URL] [-n N] [--duration D] SUITE...   (suites: store, queue, audit, audit-verify, vault, auth, all)")
+	fs := newFlagSet(env, "bench", "bench [--postgres URL] [-n N] [--duration D] [--domains N] [--delay D] SUITE...   (suites: store, queue, audit, audit-verify, vault, auth, delivery, all)")
 	pgURL := fs.String("postgres", "", "also run on PostgreSQL: a server URL; a scratch database is created there and dropped")
 	n := fs.Int("n", 10000, "operations per measurement (audit-verify: events to seed and verify)")
 	sqliteOnly := fs.Bool("sqlite-only", false, "skip PostgreSQL even when --postgres or SEALPOST_TEST_POSTGRES is set")
 	duration := fs.Duration("duration", 10*time.Second, "auth suite: how long each load runs")
 	concurrency := fs.Int("concurrency", 16, "auth suite: concurrent clients")
+	domainCount := fs.Int("domains", 20, "delivery suite: destination domains")
+	delay := fs.Duration("delay", 0, "delivery suite: the sink's delay before each SMTP reply")
 	if err := parse(env, fs, args); err != nil {
 		return err
 	}
@@ -77,8 +79,8 @@ func runBench(ctx context.Context, env Env, args []string) error {
 		suites = []string{"store", "queue", "audit", "vault", "auth"}
 	}
 	for _, name := range suites {
-		if benchSuites[name] == nil && name != "auth" {
-			return fmt.Errorf("unknown suite %q (store, queue, audit, audit-verify, vault, auth, all)", name)
+		if benchSuites[name] == nil && name != "auth" && name != "delivery" {
+			return fmt.Errorf("unknown suite %q (store, queue, audit, audit-verify, vault, auth, delivery, all)", name)
 		}
 	}
 	if *pgURL == "" && !*sqliteOnly {
@@ -92,6 +94,12 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	}
 	for _, d := range dialects {
 		for _, name := range suites {
+			if name == "delivery" {
+				if err := runDeliveryBench(ctx, env, d, *pgURL, bench.DeliveryConfig{Messages: *n, Domains: *domainCount, Delay: *delay}); err != nil {
+					return fmt.Errorf("delivery on %s: %w", d, err)
+				}
+				continue
+			}
 			if name == "auth" {
 				if err := runAuthBench(ctx, env, d, *pgURL, *duration, *concurrency); err != nil {
 					return fmt.Errorf("auth on %s: %w", d, err)
@@ -178,4 +186,44 @@ func scratchDatabase(ctx context.Context, d store.Dialect, pgURL string) (string
 		_, _ = c.Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 	}
 	return u.String(), drop, nil
+}
+
+// runDeliveryBench measures end-to-end delivery (bench.Delivery) on one
+// dialect and prints its figures.
+func runDeliveryBench(ctx context.Context, env Env, d store.Dialect, pgURL string, cfg bench.DeliveryConfig) error {
+	dbURL, cleanup, err := scratchDatabase(ctx, d, pgURL)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	s, err := store.Open(ctx, dbURL, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := s.Migrate(ctx, store.MigrateOptions{}); err != nil {
+		return err
+	}
+	if err := queue.Migrate(ctx, s, nil); err != nil {
+		return err
+	}
+	last := time.Time{}
+	rep, err := bench.Delivery(ctx, s, cfg, func(what string, done, total int) {
+		if time.Since(last) < time.Second && done < total {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(env.Stderr, "\r%-28s %-8s %3d%% (%d/%d)", what, d, done*100/max(total, 1), done, total)
+		if done >= total {
+			fmt.Fprintln(env.Stderr)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, rep.Accept.String())
+	fmt.Fprintln(env.Stdout, rep.EndToEnd.String())
+	fmt.Fprintf(env.Stdout, "%-32s %-9s cpu/1000 msgs %s   p50 %s   p99 %s   (domains %d, sink delay %s)\n", "delivery.latency", d,
+		rep.CPUPer1000.Round(time.Millisecond), rep.P50.Round(time.Millisecond), rep.P99.Round(time.Millisecond), cfg.Domains, cfg.Delay)
+	return nil
 }

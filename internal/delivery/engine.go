@@ -195,9 +195,11 @@ func (e *Engine) DeliverDomain(ctx context.Context, domain string, budget time.D
 			return false, nil
 		}
 		stop := e.keepLeased(ctx, batch[0].Owner)
-		outcomes := e.deliverBatch(ctx, domain, batch)
+		rec := e.newRecorder(ctx)
+		e.deliverBatch(ctx, domain, batch, rec.add)
+		err = rec.close()
 		stop()
-		if err := e.record(ctx, outcomes); err != nil {
+		if err != nil {
 			return true, err
 		}
 		if len(batch) < e.opts.BatchSize {
@@ -259,15 +261,16 @@ func groupByMessage(batch []claimed) []*group {
 }
 
 // deliverBatch delivers a claimed batch over up to MaxConnsPerDomain
-// connections and returns every recipient's outcome.
-func (e *Engine) deliverBatch(ctx context.Context, domain string, batch []claimed) []outcome {
+// connections, handing each message's outcomes to record as soon as the
+// remote has answered.
+func (e *Engine) deliverBatch(ctx context.Context, domain string, batch []claimed, record func([]outcome)) {
 	groups := groupByMessage(batch)
 	hosts, err := e.hosts(ctx, domain)
 	if err != nil {
-		return e.failAll(batch, err)
+		record(e.failAll(batch, err))
+		return
 	}
 	work := make(chan *group)
-	results := make(chan []outcome, len(groups))
 	workers := min(e.opts.MaxConnsPerDomain, len(groups))
 	var wg sync.WaitGroup
 	for range workers {
@@ -283,7 +286,7 @@ func (e *Engine) deliverBatch(ctx context.Context, domain string, batch []claime
 			for g := range work {
 				var out []outcome
 				conn, out = e.deliverGroup(ctx, domain, hosts, conn, g)
-				results <- out
+				record(out)
 			}
 		}()
 	}
@@ -292,12 +295,6 @@ func (e *Engine) deliverBatch(ctx context.Context, domain string, batch []claime
 	}
 	close(work)
 	wg.Wait()
-	close(results)
-	var all []outcome
-	for out := range results {
-		all = append(all, out...)
-	}
-	return all
 }
 
 // host is a place to connect to for a domain.

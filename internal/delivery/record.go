@@ -19,6 +19,58 @@ const (
 	stateFailed    = messages.StateFailed
 )
 
+// recorder commits outcomes as they come, grouping whatever arrived while
+// the previous commit ran into the next (a group commit): few
+// transactions under load, and little accepted-but-unrecorded mail should
+// the node die (each such message would be sent again).
+type recorder struct {
+	e    *Engine
+	ctx  context.Context
+	in   chan []outcome
+	done chan error
+}
+
+// maxGroup bounds the outcomes of one commit.
+const maxGroup = 500
+
+func (e *Engine) newRecorder(ctx context.Context) *recorder {
+	r := &recorder{e: e, ctx: ctx, in: make(chan []outcome, 64), done: make(chan error, 1)}
+	go r.loop()
+	return r
+}
+
+func (r *recorder) add(out []outcome) { r.in <- out }
+
+// close waits for everything added to be committed and returns the first
+// error.
+func (r *recorder) close() error {
+	close(r.in)
+	return <-r.done
+}
+
+func (r *recorder) loop() {
+	var firstErr error
+	for first := range r.in {
+		pending := first
+	gather:
+		for len(pending) < maxGroup {
+			select {
+			case more, ok := <-r.in:
+				if !ok {
+					break gather
+				}
+				pending = append(pending, more...)
+			default:
+				break gather
+			}
+		}
+		if err := r.e.record(r.ctx, pending); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	r.done <- firstErr
+}
+
 // record stores a batch's outcomes in one transaction (a group commit):
 // states, evidence, events, and suppressions for hard bounces. A deferral
 // past the recipient's lifetime becomes a bounce. Rows whose lease this

@@ -28,6 +28,7 @@ type Received struct {
 	Rcpts []string
 	Data  []byte
 	TLS   bool
+	At    time.Time // when the sink answered 250
 }
 
 // Sink is a recording SMTP server.
@@ -80,6 +81,13 @@ func (s *Sink) Messages() []Received {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Received(nil), s.received...)
+}
+
+// Count returns how many messages were received.
+func (s *Sink) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.received)
 }
 
 // Set changes the behaviour under the lock (for use while running).
@@ -138,7 +146,7 @@ func (x *session) Data(r io.Reader) error {
 	}
 	_, isTLS := x.conn.TLSConnectionState()
 	x.sink.mu.Lock()
-	x.sink.received = append(x.sink.received, Received{From: x.from, Rcpts: x.rcpts, Data: b, TLS: isTLS})
+	x.sink.received = append(x.sink.received, Received{From: x.from, Rcpts: x.rcpts, Data: b, TLS: isTLS, At: time.Now()})
 	x.sink.mu.Unlock()
 	return nil
 }
