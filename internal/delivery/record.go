@@ -22,7 +22,10 @@ const (
 // recorder commits outcomes as they come, grouping whatever arrived while
 // the previous commit ran into the next (a group commit): few
 // transactions under load, and little accepted-but-unrecorded mail should
-// the node die (each such message would be sent again).
+// the node die (each such message would be sent again). Its channel is
+// unbuffered on purpose: a worker waits for the recorder before it sends
+// the next message, so delivery never runs ahead of what is recorded by
+// more than one message per connection.
 type recorder struct {
 	e    *Engine
 	ctx  context.Context
@@ -34,7 +37,7 @@ type recorder struct {
 const maxGroup = 500
 
 func (e *Engine) newRecorder(ctx context.Context) *recorder {
-	r := &recorder{e: e, ctx: ctx, in: make(chan []outcome, 64), done: make(chan error, 1)}
+	r := &recorder{e: e, ctx: ctx, in: make(chan []outcome), done: make(chan error, 1)}
 	go r.loop()
 	return r
 }
