@@ -22,6 +22,7 @@ import (
 	"github.com/sealpost/sealpost/internal/account"
 	"github.com/sealpost/sealpost/internal/audit"
 	"github.com/sealpost/sealpost/internal/auth"
+	"github.com/sealpost/sealpost/internal/bounce"
 	"github.com/sealpost/sealpost/internal/config"
 	"github.com/sealpost/sealpost/internal/console"
 	"github.com/sealpost/sealpost/internal/delivery"
@@ -34,6 +35,7 @@ import (
 	"github.com/sealpost/sealpost/internal/resolve"
 	"github.com/sealpost/sealpost/internal/session"
 	"github.com/sealpost/sealpost/internal/store"
+	"github.com/sealpost/sealpost/internal/tracking"
 	"github.com/sealpost/sealpost/internal/vault"
 )
 
@@ -58,10 +60,17 @@ type App struct {
 	Console  *console.Console
 	Domains  *domains.Service
 	Messages *messages.Service
+	// Tracking serves the open, click and unsubscribe endpoints.
+	Tracking *tracking.Service
 	Delivery *delivery.Engine
 	// SubmissionAddrs are the bound relay listeners (submission, implicit
 	// TLS), once serving; empty when off.
 	SubmissionAddrs [2]string
+	// Bounces signs return paths (nil without bounce.domain).
+	Bounces *bounce.Signer
+	// BounceAddr is the bound bounce listener, once serving; empty when
+	// off.
+	BounceAddr string
 }
 
 // NewLogger returns the JSON (or text) slog logger the config asks for.
@@ -163,8 +172,16 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		helo, _ = os.Hostname()
 	}
 	sendingDomains := domains.New(s, v, resolver, auditLog, helo)
+	trk, err := newTracking(ctx, cfg, s, v, master, auditLog, logger)
+	if err != nil {
+		return nil, err
+	}
 	msgs := messages.New(s, v, sendingDomains, q, messages.Options{Lifetime: cfg.Delivery.Lifetime})
-	engine, err := newDeliveryEngine(cfg, s, v, sendingDomains, resolver, helo, logger, reg)
+	returnPaths, err := newReturnPaths(ctx, cfg, s, master)
+	if err != nil {
+		return nil, err
+	}
+	engine, err := newDeliveryEngine(cfg, s, v, sendingDomains, resolver, helo, returnPathFunc(returnPaths), logger, reg)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +212,9 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		Console:  web,
 		Domains:  sendingDomains,
 		Messages: msgs,
+		Tracking: trk,
 		Delivery: engine,
+		Bounces:  returnPaths,
 		MFA:      factors,
 		Logins:   logins,
 		Throttle: throttle,

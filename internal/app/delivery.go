@@ -12,14 +12,17 @@ import (
 	"github.com/sealpost/sealpost/internal/config"
 	"github.com/sealpost/sealpost/internal/delivery"
 	"github.com/sealpost/sealpost/internal/domains"
+	"github.com/sealpost/sealpost/internal/mtasts"
 	"github.com/sealpost/sealpost/internal/queue"
 	"github.com/sealpost/sealpost/internal/resolve"
 	"github.com/sealpost/sealpost/internal/store"
 	"github.com/sealpost/sealpost/internal/vault"
 )
 
-// newDeliveryEngine builds the delivery engine from the delivery.* keys.
+// newDeliveryEngine builds the delivery engine from the delivery.* keys;
+// returnPath, when set, gives each transaction's envelope sender (bounce.*).
 func newDeliveryEngine(cfg config.Config, s *store.Store, v *vault.Vault, d *domains.Service, r *resolve.Resolver, helo string,
+	returnPath func(accountID, messageID, from string, rcptIndex int) string,
 	logger *slog.Logger, reg prometheus.Registerer) (*delivery.Engine, error) {
 	routes, err := cfg.Delivery.ParsedRoutes()
 	if err != nil {
@@ -38,6 +41,19 @@ func newDeliveryEngine(cfg config.Config, s *store.Store, v *vault.Vault, d *dom
 			return nil, fmt.Errorf("delivery.tls_ca_file: %s holds no PEM certificate", cfg.Delivery.TLSCAFile)
 		}
 	}
+	parsedRates, err := cfg.Delivery.ParsedDomainRate()
+	if err != nil {
+		return nil, fmt.Errorf("delivery.domain_rate: %w", err)
+	}
+	rates := make(map[string]delivery.Rate, len(parsedRates))
+	for domain, rate := range parsedRates {
+		rates[domain] = delivery.Rate{N: rate.N, Per: rate.Per}
+	}
+	var sts *mtasts.Client
+	if cfg.Delivery.MTASTS {
+		// The policy fetch trusts what MX delivery trusts (tls_ca_file).
+		sts = mtasts.New(s, r, mtasts.Options{RootCAs: roots, Port: cfg.Delivery.MTASTSPort})
+	}
 	return delivery.New(s, v, d, r, delivery.Options{
 		HeloName:          helo,
 		Routes:            routes,
@@ -45,8 +61,16 @@ func newDeliveryEngine(cfg config.Config, s *store.Store, v *vault.Vault, d *dom
 		RootCAs:           roots,
 		MaxConnsPerDomain: cfg.Delivery.MaxConnsPerDomain,
 		MessagesPerConn:   cfg.Delivery.MessagesPerConn,
+		MaxConns:          cfg.Delivery.MaxConns,
+		DomainRates:       rates,
+		MTASTS:            sts,
+		Smarthost:         cfg.Delivery.Smarthost,
+		SmarthostTLS:      cfg.Delivery.SmarthostTLS,
+		SmarthostUsername: cfg.Delivery.SmarthostUsername,
+		SmarthostPassword: cfg.Delivery.SmarthostPassword,
 		Logger:            logger.With("component", "delivery"),
 		Registerer:        reg,
+		ReturnPath:        returnPath,
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/internal/account"
+	"github.com/sealpost/sealpost/internal/bounce"
 	"github.com/sealpost/sealpost/internal/httpapi"
 	"github.com/sealpost/sealpost/internal/queue"
 	"github.com/sealpost/sealpost/internal/submission"
@@ -54,8 +55,12 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 			"migrations": a.checkMigrations,
 			"queue":      func(context.Context) error { return a.Queue.Running() },
 		},
+		TrackingSettings: a.Tracking,
 	})
 	for pattern, h := range a.Console.Routes() {
+		api.Handle(pattern, h)
+	}
+	for pattern, h := range a.Tracking.Routes() {
 		api.Handle(pattern, h)
 	}
 	srv := &http.Server{
@@ -80,6 +85,11 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		_ = ln.Close()
 		return err
 	}
+	inbound, err := a.startBounce(tlsConf)
+	if err != nil {
+		_ = ln.Close()
+		return errors.Join(err, stopSubmission(relay))
+	}
 	if err := a.Queue.Start(ctx); err != nil {
 		_ = ln.Close()
 		return fmt.Errorf("start job queue: %w", err)
@@ -101,7 +111,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		return fmt.Errorf("http server: %w", err)
 	case <-ctx.Done():
 	}
-	return a.shutdown(srv, relay)
+	return a.shutdown(srv, relay, inbound)
 }
 
 // Failed authentications tolerated per source address and window before
@@ -113,7 +123,7 @@ const (
 	authFailureWindow = 5 * time.Minute
 )
 
-func (a *App) shutdown(srv *http.Server, relay *submission.Server) error {
+func (a *App) shutdown(srv *http.Server, relay *submission.Server, inbound *bounce.Server) error {
 	start := time.Now()
 	a.Logger.Info("shutting down: draining requests and jobs", "deadline", a.Config.HTTP.ShutdownTimeout.String())
 	ctx, cancel := context.WithTimeout(context.Background(), a.Config.HTTP.ShutdownTimeout)
@@ -122,6 +132,11 @@ func (a *App) shutdown(srv *http.Server, relay *submission.Server) error {
 	if httpErr != nil {
 		httpErr = fmt.Errorf("drain http: %w", httpErr)
 		_ = srv.Close()
+	}
+	if inbound != nil {
+		if err := inbound.Shutdown(ctx); err != nil {
+			httpErr = errors.Join(httpErr, fmt.Errorf("drain bounce listener: %w", err))
+		}
 	}
 	if relay != nil {
 		if err := relay.Shutdown(ctx); err != nil {

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -43,6 +44,7 @@ type Config struct {
 	Delivery   Delivery   `yaml:"delivery"`
 	DNS        DNS        `yaml:"dns"`
 	Submission Submission `yaml:"submission"`
+	Bounce     Bounce     `yaml:"bounce"`
 	Bootstrap  Bootstrap  `yaml:"bootstrap"`
 }
 
@@ -65,6 +67,27 @@ type Delivery struct {
 	MaxConnsPerDomain int `yaml:"max_conns_per_domain"`
 	// MessagesPerConn bounds the messages one connection carries.
 	MessagesPerConn int `yaml:"messages_per_conn"`
+	// MaxConns bounds the node's open SMTP connections in all; 0 means
+	// no cap.
+	MaxConns int `yaml:"max_conns"`
+	// DomainRate limits messages per destination domain and node:
+	// "50/s,gmail.com=20/s,example.org=600/m" (a bare rate, or "*=",
+	// applies to every domain without its own); empty means no limit.
+	DomainRate string `yaml:"domain_rate"`
+	// MTASTS applies destination domains' MTA-STS policies (RFC 8461).
+	MTASTS bool `yaml:"mta_sts"`
+	// MTASTSPort is the HTTPS port policies are fetched from (443; other
+	// values are for tests).
+	MTASTSPort int `yaml:"mta_sts_port"`
+	// Smarthost, "host:port", relays all mail through one server
+	// instead of MX hosts, always over verified TLS.
+	Smarthost string `yaml:"smarthost"`
+	// SmarthostTLS is starttls or implicit.
+	SmarthostTLS string `yaml:"smarthost_tls"`
+	// SmarthostUsername and SmarthostPassword authenticate to the
+	// smarthost (AUTH PLAIN or LOGIN) when set.
+	SmarthostUsername string `yaml:"smarthost_username"`
+	SmarthostPassword string `yaml:"smarthost_password" secret:"true"`
 }
 
 // Submission configures the SMTP relay for applications.
@@ -76,6 +99,17 @@ type Submission struct {
 	TLSAddr string `yaml:"tls_addr"`
 	// RatePerMinute bounds the messages one API client relays a minute.
 	RatePerMinute int `yaml:"rate_per_minute"`
+}
+
+// Bounce configures signed return paths and the listener for
+// asynchronous bounces and complaints (docs/bounces.md).
+type Bounce struct {
+	// Domain is the bounce domain: delivered mail's envelope sender
+	// becomes b+<token>@Domain. Empty keeps the From address.
+	Domain string `yaml:"domain"`
+	// Addr is the SMTP listener receiving mail for the bounce domain
+	// (the host its MX points at, port 25); "off" disables it.
+	Addr string `yaml:"addr"`
 }
 
 // DNS configures the resolver of delivery and domain verification.
@@ -206,12 +240,17 @@ func Default() Config {
 			Lifetime:          72 * time.Hour,
 			MaxConnsPerDomain: 4,
 			MessagesPerConn:   100,
+			MaxConns:          500,
+			MTASTS:            true,
+			MTASTSPort:        443,
+			SmarthostTLS:      "starttls",
 		},
 		Submission: Submission{
 			Addr:          "127.0.0.1:587",
 			TLSAddr:       "127.0.0.1:465",
 			RatePerMinute: 600,
 		},
+		Bounce: Bounce{Addr: "off"},
 		Console: Console{
 			IdleTimeout:     15 * time.Minute,
 			AbsoluteTimeout: 12 * time.Hour,
@@ -277,6 +316,41 @@ func (d Delivery) ParsedRoutes() (map[string]string, error) {
 			return nil, fmt.Errorf("entry %d must be domain=host:port", i+1)
 		}
 		out[domain] = strings.TrimSpace(addr)
+	}
+	return out, nil
+}
+
+// Rate is a number of messages per period.
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+// ParsedDomainRate parses Delivery.DomainRate ("50/s,gmail.com=20/s"):
+// each entry is [domain=]N/s, N/m or N/h; an entry without a domain (or
+// "*=") is the default for every domain. Empty means no limit.
+func (d Delivery) ParsedDomainRate() (map[string]Rate, error) {
+	out := map[string]Rate{}
+	for i, f := range strings.Split(d.DomainRate, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		domain, rate, ok := strings.Cut(f, "=")
+		if !ok {
+			domain, rate = "*", f
+		}
+		domain = strings.ToLower(strings.TrimSpace(domain))
+		n, unit, ok := strings.Cut(strings.TrimSpace(rate), "/")
+		count, err := strconv.Atoi(strings.TrimSpace(n))
+		per := map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour}[strings.TrimSpace(unit)]
+		if !ok || err != nil || count < 1 || per == 0 || domain == "" {
+			return nil, fmt.Errorf("entry %d must be [domain=]N/s, N/m or N/h with N at least 1", i+1)
+		}
+		if _, dup := out[domain]; dup {
+			return nil, fmt.Errorf("entry %d: %s is given twice", i+1, domain)
+		}
+		out[domain] = Rate{N: count, Per: per}
 	}
 	return out, nil
 }

@@ -64,12 +64,29 @@ func (c Config) Validate() error {
 	v.oneOf("delivery.tls_policy", c.Delivery.TLSPolicy, "opportunistic", "required")
 	v.atLeastOne("delivery.max_conns_per_domain", c.Delivery.MaxConnsPerDomain)
 	v.atLeastOne("delivery.messages_per_conn", c.Delivery.MessagesPerConn)
+	v.check("delivery.max_conns", c.Delivery.MaxConns >= 0, "must be 0 (no cap) or more")
+	if _, err := c.Delivery.ParsedDomainRate(); err != nil {
+		v.add("delivery.domain_rate", err.Error())
+	}
+	v.check("delivery.mta_sts_port", c.Delivery.MTASTSPort >= 1 && c.Delivery.MTASTSPort <= 65535, "must be a port number (443)")
+	if c.Delivery.Smarthost != "" {
+		v.hostPort("delivery.smarthost", c.Delivery.Smarthost)
+	}
+	v.oneOf("delivery.smarthost_tls", c.Delivery.SmarthostTLS, "starttls", "implicit")
+	v.check("delivery.smarthost_username", c.Delivery.SmarthostUsername == "" || c.Delivery.Smarthost != "", "needs delivery.smarthost")
+	v.check("delivery.smarthost_password", (c.Delivery.SmarthostPassword == "") == (c.Delivery.SmarthostUsername == ""),
+		"must be set exactly when delivery.smarthost_username is")
 	for key, addr := range map[string]string{"submission.addr": c.Submission.Addr, "submission.tls_addr": c.Submission.TLSAddr} {
 		if addr != "off" {
 			v.hostPort(key, addr)
 		}
 	}
 	v.atLeastOne("submission.rate_per_minute", c.Submission.RatePerMinute)
+	v.check("bounce.domain", c.Bounce.Domain == "" || isDomainName(c.Bounce.Domain), "must be a domain name such as bounces.example.org")
+	if c.Bounce.Addr != "off" {
+		v.hostPort("bounce.addr", c.Bounce.Addr)
+		v.check("bounce.addr", c.Bounce.Domain != "", "needs bounce.domain: the listener takes mail only for the bounce domain")
+	}
 	if _, err := c.DNS.ServerList(); err != nil {
 		v.add("dns.servers", err.Error())
 	}
@@ -187,4 +204,24 @@ func (v *validator) positiveDurations(c *Config) {
 		d := time.Duration(reflect.ValueOf(c).Elem().FieldByIndex(f.index).Int())
 		v.check(f.key, d > 0, fmt.Sprintf("must be a positive duration, got %s", d))
 	}
+}
+
+// isDomainName checks an ASCII host name: dot-separated labels of letters,
+// digits and hyphens (RFC 1123 §2.1), at least two labels.
+func isDomainName(s string) bool {
+	labels := strings.Split(strings.TrimSuffix(s, "."), ".")
+	if len(s) > 253 || len(labels) < 2 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -47,6 +47,10 @@ func TestValidateNamesEachBadKey(t *testing.T) {
 		{"blank account name", map[string]string{"bootstrap.account_name": "  "}, "bootstrap.account_name"},
 		{"owner email not an address", map[string]string{"bootstrap.owner_email": "owner"}, "bootstrap.owner_email"},
 		{"owner email with display name", map[string]string{"bootstrap.owner_email": "Owner <o@example.org>"}, "bootstrap.owner_email"},
+		{"bounce domain not a domain", map[string]string{"bounce.domain": "b@clinic.example"}, "bounce.domain"},
+		{"bounce domain of one label", map[string]string{"bounce.domain": "bounces"}, "bounce.domain"},
+		{"bounce listener without a domain", map[string]string{"bounce.addr": "127.0.0.1:2525"}, "bounce.addr"},
+		{"bounce listener without a port", map[string]string{"bounce.addr": "mx", "bounce.domain": "bounces.clinic.example"}, "bounce.addr"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

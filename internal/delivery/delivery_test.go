@@ -47,9 +47,10 @@ type world struct {
 	resolver *resolve.Resolver
 	roots    *x509.CertPool
 	port     int
+	vault    *vault.Vault
 }
 
-func newWorld(t *testing.T, s *store.Store, policy string) *world {
+func newWorld(t *testing.T, s *store.Store, policy string, mods ...func(*delivery.Options)) *world {
 	t.Helper()
 	ctx := context.Background()
 	w := &world{t: t, db: s, clock: time.Now()}
@@ -84,6 +85,7 @@ func newWorld(t *testing.T, s *store.Store, policy string) *world {
 		t.Fatal(err)
 	}
 	v := vault.New(s, mk, vault.Options{})
+	w.vault = v
 	w.resolver = resolve.New([]string{w.dns.Addr})
 	w.domains = domains.New(s, v, w.resolver, log, "mta.clinic.example")
 	d, err := w.domains.Register(ctx, w.actor, "clinic.example", true)
@@ -109,8 +111,12 @@ func newWorld(t *testing.T, s *store.Store, policy string) *world {
 		t.Fatal(err)
 	}
 	w.msgs = messages.New(s, v, w.domains, q, messages.Options{Lifetime: 24 * time.Hour, Now: w.now})
-	w.engine, err = delivery.New(s, v, w.domains, w.resolver, delivery.Options{HeloName: "mta.clinic.example", TLSPolicy: policy,
-		RootCAs: w.roots, Port: w.port, Timeout: 5 * time.Second, Registerer: prometheus.NewRegistry(), Now: w.now})
+	opts := delivery.Options{HeloName: "mta.clinic.example", TLSPolicy: policy,
+		RootCAs: w.roots, Port: w.port, Timeout: 5 * time.Second, Registerer: prometheus.NewRegistry(), Now: w.now}
+	for _, mod := range mods {
+		mod(&opts) // options of the test (features_test.go)
+	}
+	w.engine, err = delivery.New(s, v, w.domains, w.resolver, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,14 +11,11 @@ package delivery
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sealpost/sealpost/internal/domains"
+	"github.com/sealpost/sealpost/internal/mtasts"
 	"github.com/sealpost/sealpost/internal/resolve"
 	"github.com/sealpost/sealpost/internal/store"
 	"github.com/sealpost/sealpost/internal/vault"
@@ -56,8 +54,31 @@ type Options struct {
 	RootCAs *x509.CertPool
 	// Port is the SMTP port of MX hosts (default 25).
 	Port int
-	// MaxConnsPerDomain bounds parallel connections to one domain.
+	// MaxConnsPerDomain bounds the open connections (idle or in use) to
+	// one domain across the node's workers (default 4).
 	MaxConnsPerDomain int
+	// MaxConns bounds the node's open connections in all (0: no cap);
+	// idle ones are closed to make room.
+	MaxConns int
+	// IdleTimeout is how long an idle connection is kept for the next
+	// batch (default 30 seconds).
+	IdleTimeout time.Duration
+	// DomainRates limit the messages per destination domain and node
+	// (token buckets shared by the node's workers); the key "*" applies
+	// to every domain without its own entry. Nil: no limit.
+	DomainRates map[string]Rate
+	// MTASTS, when set, applies destination domains' MTA-STS policies
+	// (RFC 8461) to MX delivery (not to Routes or the Smarthost).
+	MTASTS *mtasts.Client
+	// Smarthost, "host:port", relays all mail through one server instead
+	// of MX hosts, always over TLS verified for host (RootCAs apply).
+	Smarthost string
+	// SmarthostTLS is SmarthostSTARTTLS (default) or SmarthostImplicit.
+	SmarthostTLS string
+	// SmarthostUsername and SmarthostPassword, when set, authenticate
+	// to the smarthost (AUTH PLAIN, or LOGIN).
+	SmarthostUsername string
+	SmarthostPassword string
 	// MessagesPerConn bounds the messages one connection carries.
 	MessagesPerConn int
 	// BatchSize is how many recipients one claim takes.
@@ -68,6 +89,11 @@ type Options struct {
 	Lease      time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// ReturnPath, when set, gives the envelope sender (MAIL FROM) of a
+	// transaction of message messageID: rcptIndex is the recipient's
+	// index when the transaction carries that recipient alone, else -1.
+	// Unset, the envelope sender is the From address.
+	ReturnPath func(accountID, messageID, from string, rcptIndex int) string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -84,6 +110,12 @@ func (o *Options) defaults() {
 	}
 	if o.MaxConnsPerDomain <= 0 {
 		o.MaxConnsPerDomain = 4
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = defaultIdleTimeout
+	}
+	if o.SmarthostTLS == "" {
+		o.SmarthostTLS = SmarthostSTARTTLS
 	}
 	if o.MessagesPerConn <= 0 {
 		o.MessagesPerConn = 100
@@ -113,6 +145,7 @@ type Engine struct {
 	resolver *resolve.Resolver
 	opts     Options
 	pool     *connPool
+	rate     *rateLimiter
 	metrics  *metrics
 }
 
@@ -122,14 +155,26 @@ func New(db *store.Store, v *vault.Vault, d *domains.Service, r *resolve.Resolve
 	if opts.TLSPolicy != TLSOpportunistic && opts.TLSPolicy != TLSRequired {
 		return nil, fmt.Errorf("delivery: unknown TLS policy %q", opts.TLSPolicy)
 	}
+	if opts.SmarthostTLS != SmarthostSTARTTLS && opts.SmarthostTLS != SmarthostImplicit {
+		return nil, fmt.Errorf("delivery: unknown smarthost TLS mode %q", opts.SmarthostTLS)
+	}
+	if opts.Smarthost != "" {
+		if _, _, err := net.SplitHostPort(opts.Smarthost); err != nil {
+			return nil, fmt.Errorf("delivery: smarthost %q: %w", opts.Smarthost, err)
+		}
+	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{db: db, vault: v, domains: d, resolver: r, opts: opts, pool: newConnPool(), metrics: m}, nil
+	e := &Engine{db: db, vault: v, domains: d, resolver: r, opts: opts, rate: newRateLimiter(opts.DomainRates), metrics: m,
+		pool: newConnPool(opts.MaxConns, opts.MaxConnsPerDomain, opts.IdleTimeout, func(n int) { m.openConns.Set(float64(n)) })}
+	e.pool.startJanitor(opts.Now)
+	return e, nil
 }
 
-// Close closes pooled connections.
+// Close closes pooled connections (saying QUIT) and stops closing idle
+// ones; connections in use are closed when their workers finish.
 func (e *Engine) Close() { e.pool.closeAll() }
 
 // claimed is a recipient this node holds a lease on.
@@ -196,11 +241,14 @@ func (e *Engine) DeliverDomain(ctx context.Context, domain string, budget time.D
 		}
 		stop := e.keepLeased(ctx, batch[0].Owner)
 		rec := e.newRecorder(ctx)
-		e.deliverBatch(ctx, domain, batch, rec.add)
+		throttled := e.deliverBatch(ctx, domain, batch, rec.add)
 		err = rec.close()
 		stop()
 		if err != nil {
 			return true, err
+		}
+		if throttled {
+			return true, nil // the rate limit handed the rest back for later
 		}
 		if len(batch) < e.opts.BatchSize {
 			return false, nil
@@ -262,14 +310,16 @@ func groupByMessage(batch []claimed) []*group {
 
 // deliverBatch delivers a claimed batch over up to MaxConnsPerDomain
 // connections, handing each message's outcomes to record as soon as the
-// remote has answered.
-func (e *Engine) deliverBatch(ctx context.Context, domain string, batch []claimed, record func([]outcome)) {
+// remote has answered. Messages the domain's rate limit holds back are
+// handed back unattempted; it reports whether that happened.
+func (e *Engine) deliverBatch(ctx context.Context, domain string, batch []claimed, record func([]outcome)) (throttled bool) {
 	groups := groupByMessage(batch)
 	hosts, err := e.hosts(ctx, domain)
 	if err != nil {
 		record(e.failAll(batch, err))
-		return
+		return false
 	}
+	var held holdback
 	work := make(chan *group)
 	workers := min(e.opts.MaxConnsPerDomain, len(groups))
 	var wg sync.WaitGroup
@@ -284,6 +334,10 @@ func (e *Engine) deliverBatch(ctx context.Context, domain string, batch []claime
 				}
 			}()
 			for g := range work {
+				if ok, after := e.admit(ctx, domain); !ok {
+					held.add(g, after)
+					continue
+				}
 				var out []outcome
 				conn, out = e.deliverGroup(ctx, domain, hosts, conn, g)
 				record(out)
@@ -295,101 +349,7 @@ func (e *Engine) deliverBatch(ctx context.Context, domain string, batch []claime
 	}
 	close(work)
 	wg.Wait()
-}
-
-// host is a place to connect to for a domain.
-type host struct {
-	name string // for TLS verification and reports
-	port string
-}
-
-// hosts returns where to deliver domain: its static route, or its MX
-// hosts in preference order.
-func (e *Engine) hosts(ctx context.Context, domain string) ([]host, error) {
-	route, ok := e.opts.Routes[domain]
-	if !ok {
-		route, ok = e.opts.Routes["*"]
-	}
-	if ok {
-		name, port, err := net.SplitHostPort(route)
-		if err != nil {
-			return nil, fmt.Errorf("route for %s: %w", domain, err)
-		}
-		return []host{{name: name, port: port}}, nil
-	}
-	mx, err := e.resolver.MailHosts(ctx, domain)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]host, len(mx))
-	for i, h := range mx {
-		out[i] = host{name: h.Name, port: strconv.Itoa(e.opts.Port)}
-	}
-	return out, nil
-}
-
-// connect opens a connection to the first host address that takes one
-// under the TLS policy (RFC 5321 §5.1: MX hosts in preference order, each
-// of their addresses in turn).
-func (e *Engine) connect(ctx context.Context, hosts []host) (*smtpConn, error) {
-	var errs []error
-	for _, h := range hosts {
-		addrs, err := e.resolver.Addrs(ctx, h.name)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", h.name, err))
-			continue
-		}
-		for _, ip := range addrs {
-			c, err := e.connectHost(ctx, h, net.JoinHostPort(ip, h.port))
-			if err == nil {
-				return c, nil
-			}
-			errs = append(errs, fmt.Errorf("%s (%s): %w", h.name, ip, err))
-		}
-	}
-	return nil, errors.Join(errs...)
-}
-
-func (e *Engine) connectHost(ctx context.Context, h host, addr string) (*smtpConn, error) {
-	c, err := dialSMTP(ctx, addr, h.name, e.opts.HeloName, e.opts.Timeout)
-	if err != nil {
-		return nil, err
-	}
-	cfg := &tls.Config{ServerName: h.name, RootCAs: e.opts.RootCAs, MinVersion: tls.VersionTLS12}
-	err = c.startTLS(ctx, cfg, e.opts.HeloName)
-	switch {
-	case err == nil:
-		return c, nil
-	case e.opts.TLSPolicy == TLSRequired:
-		c.close()
-		return nil, fmt.Errorf("TLS required: %w", err)
-	case errors.Is(err, errNoStartTLS):
-		return c, nil // opportunistic: clear text to a server without STARTTLS
-	}
-	// Opportunistic, and the certificate did not verify: encrypt anyway,
-	// on a fresh connection (the failed handshake ended this one).
-	c.close()
-	c, err = dialSMTP(ctx, addr, h.name, e.opts.HeloName, e.opts.Timeout)
-	if err != nil {
-		return nil, err
-	}
-	cfg.InsecureSkipVerify = true //nolint:gosec // opportunistic TLS (RFC 7435): encryption without authentication beats clear text
-	if err := c.startTLS(ctx, cfg, e.opts.HeloName); err != nil {
-		c.close()
-		return nil, err
-	}
-	return c, nil
-}
-
-// release returns a connection to the idle pool, or closes it when it
-// has carried its share.
-func (e *Engine) release(domain string, c *smtpConn) {
-	if c.sent >= e.opts.MessagesPerConn {
-		c.close()
-		return
-	}
-	c.lastUsed = e.opts.Now()
-	e.pool.put(domain, c)
+	return e.handBack(ctx, &held)
 }
 
 // backoff is the wait before attempt n+1: 1 minute doubling up to 2

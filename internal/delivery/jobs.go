@@ -55,15 +55,17 @@ type ScanWorker struct {
 }
 
 // Work implements river.Worker: one domain job (unique) per domain with
-// due recipients.
+// due recipients, at the priority of its most urgent one (transactional
+// before marketing).
 func (w *ScanWorker) Work(ctx context.Context, _ *river.Job[ScanArgs]) error {
-	domains, err := w.Engine.DueDomains(ctx, 1000)
-	if err != nil || len(domains) == 0 {
+	due, err := w.Engine.dueDomains(ctx, 1000)
+	if err != nil || len(due) == 0 {
 		return err
 	}
-	params := make([]queue.InsertManyParams, len(domains))
-	for i, d := range domains {
-		params[i] = queue.InsertManyParams{Args: messages.DeliverArgs{Domain: d}, InsertOpts: messages.DeliverInsertOpts(1)}
+	params := make([]queue.InsertManyParams, len(due))
+	for i, d := range due {
+		params[i] = queue.InsertManyParams{Args: messages.DeliverArgs{Domain: d.domain, Priority: d.priority},
+			InsertOpts: messages.DeliverInsertOpts(d.priority)}
 	}
 	if _, err := w.Queue.InsertMany(ctx, params); err != nil {
 		return fmt.Errorf("start delivery jobs: %w", err)
@@ -71,19 +73,37 @@ func (w *ScanWorker) Work(ctx context.Context, _ *river.Job[ScanArgs]) error {
 	return nil
 }
 
-// DueDomains returns up to limit domains with recipients due now.
+// DueDomains returns up to limit domains with recipients due now, the
+// domains with transactional recipients first.
 func (e *Engine) DueDomains(ctx context.Context, limit int) ([]string, error) {
+	due, err := e.dueDomains(ctx, limit)
+	out := make([]string, len(due))
+	for i, d := range due {
+		out[i] = d.domain
+	}
+	return out, err
+}
+
+// dueDomain is a domain with due recipients and the most urgent
+// (lowest) priority among them.
+type dueDomain struct {
+	domain   string
+	priority int
+}
+
+func (e *Engine) dueDomains(ctx context.Context, limit int) ([]dueDomain, error) {
 	now := store.Micros(e.opts.Now())
-	rows, err := e.db.Reader().Query(ctx, `SELECT DISTINCT domain FROM message_recipients
-		WHERE state IN ('queued', 'deferred') AND next_attempt_at <= $1 AND lease_until < $1 LIMIT $2`, now, limit)
+	rows, err := e.db.Reader().Query(ctx, `SELECT domain, MIN(priority) FROM message_recipients
+		WHERE state IN ('queued', 'deferred') AND next_attempt_at <= $1 AND lease_until < $1
+		GROUP BY domain ORDER BY MIN(priority), domain LIMIT $2`, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("due domains: %w", err)
 	}
 	defer rows.Close()
-	var out []string
+	var out []dueDomain
 	for rows.Next() {
-		var d string
-		if err := rows.Scan(&d); err != nil {
+		var d dueDomain
+		if err := rows.Scan(&d.domain, &d.priority); err != nil {
 			return nil, err
 		}
 		out = append(out, d)

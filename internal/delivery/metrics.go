@@ -8,6 +8,16 @@ import (
 
 type metrics struct {
 	outcomes *prometheus.CounterVec
+	// stsFailures counts MTA-STS policy failures by mode (enforce:
+	// delivery refused; testing: delivered anyway, would have failed)
+	// and reason (mx_mismatch, tls).
+	stsFailures *prometheus.CounterVec
+	// stsFetchErrors counts failed policy discoveries.
+	stsFetchErrors prometheus.Counter
+	// throttled counts messages held back by a domain rate limit.
+	throttled prometheus.Counter
+	// openConns is the number of open outbound SMTP connections.
+	openConns prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -16,16 +26,57 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sealpost_delivery_attempts_total",
 			Help: "Delivery attempts per recipient, by resulting state (delivered, deferred, bounced, failed).",
 		}, []string{"state"}),
+		stsFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealpost_delivery_mta_sts_failures_total",
+			Help: "MTA-STS (RFC 8461) policy failures by policy mode (enforce: not delivered; testing: delivered, would have failed) and reason (mx_mismatch, tls).",
+		}, []string{"mode", "reason"}),
+		stsFetchErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sealpost_delivery_mta_sts_discovery_errors_total",
+			Help: "MTA-STS policy discoveries that failed (DNS, HTTPS fetch, invalid policy); a cached policy still applies.",
+		}),
+		throttled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sealpost_delivery_rate_limited_total",
+			Help: "Messages held back for later by a per-domain rate limit (delivery.domain_rate).",
+		}),
+		openConns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sealpost_delivery_connections_open",
+			Help: "Open outbound SMTP connections of this node, idle or in use.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	if err := reg.Register(m.outcomes); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if !errors.As(err, &are) {
-			return nil, err
-		}
-		m.outcomes = are.ExistingCollector.(*prometheus.CounterVec)
+	if err := register(reg, &m.outcomes); err != nil {
+		return nil, err
+	}
+	if err := register(reg, &m.stsFailures); err != nil {
+		return nil, err
+	}
+	if err := register(reg, &m.stsFetchErrors); err != nil {
+		return nil, err
+	}
+	if err := register(reg, &m.throttled); err != nil {
+		return nil, err
+	}
+	if err := register(reg, &m.openConns); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// register registers *c, or replaces it with the collector already
+// registered under its name (several engines in one process).
+func register[C prometheus.Collector](reg prometheus.Registerer, c *C) error {
+	if err := reg.Register(*c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if !errors.As(err, &are) {
+			return err
+		}
+		existing, ok := are.ExistingCollector.(C)
+		if !ok {
+			return err
+		}
+		*c = existing
+	}
+	return nil
 }

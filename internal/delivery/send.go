@@ -114,7 +114,7 @@ func (e *Engine) deliverGroup(ctx context.Context, domain string, hosts []host, 
 	for i, c := range g.rcpts {
 		rcpts[i] = c.Address
 	}
-	env := envelope{From: m.from, Rcpts: rcpts, Size: len(m.signed), UTF8: m.utf8, Body: m.signed}
+	env := envelope{From: e.returnPath(g, m.from), Rcpts: rcpts, Size: len(m.signed), UTF8: m.utf8, Body: m.signed}
 	for attempt := 0; ; attempt++ {
 		reused := conn != nil
 		if conn == nil {
@@ -136,6 +136,19 @@ func (e *Engine) deliverGroup(ctx context.Context, domain string, hosts []host, 
 		}
 		return e.settle(conn, g, tr, err)
 	}
+}
+
+// returnPath is the MAIL FROM of one transaction: Options.ReturnPath's
+// answer (a signed bounce address), else the From address.
+func (e *Engine) returnPath(g *group, from string) string {
+	if e.opts.ReturnPath == nil {
+		return from
+	}
+	index := -1
+	if len(g.rcpts) == 1 {
+		index = g.rcpts[0].Index
+	}
+	return e.opts.ReturnPath(g.accountID, g.messageID, from, index)
 }
 
 // settle turns a transaction into outcomes and decides whether the

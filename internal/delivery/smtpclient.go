@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,16 +50,38 @@ type smtpConn struct {
 	timeout  time.Duration
 	sent     int       // messages sent on this connection
 	lastUsed time.Time // for the idle pool
+	// onClose, when set, runs once when the connection closes (it gives
+	// back the connection's slot under the connection limits).
+	onClose func()
 }
 
 // dialSMTP connects to addr, reads the greeting and says EHLO.
 func dialSMTP(ctx context.Context, addr, host, helo string, timeout time.Duration) (*smtpConn, error) {
+	return dialConn(ctx, addr, host, helo, timeout, nil)
+}
+
+// dialConn connects to addr, over implicit TLS (RFC 8314 §3) when cfg is
+// set, reads the greeting and says EHLO.
+func dialConn(ctx context.Context, addr, host, helo string, timeout time.Duration, cfg *tls.Config) (*smtpConn, error) {
 	d := net.Dialer{Timeout: timeout}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	c := &smtpConn{conn: conn, host: host, timeout: timeout}
+	var st *tls.ConnectionState
+	if cfg != nil {
+		tc := tls.Client(conn, cfg)
+		hctx, cancel := context.WithTimeout(ctx, timeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", host, err)
+		}
+		s := tc.ConnectionState()
+		st, conn = &s, tc
+	}
+	c := &smtpConn{conn: conn, host: host, timeout: timeout, tls: st}
 	c.setConn(conn)
 	c.deadline()
 	if rep, err := c.read(); err != nil || rep.Code != 220 {
@@ -162,6 +186,48 @@ func (c *smtpConn) startTLS(ctx context.Context, cfg *tls.Config, helo string) e
 	c.tls = &st
 	c.setConn(tc)
 	return c.ehlo(helo)
+}
+
+// auth authenticates (RFC 4954) with PLAIN (RFC 4616), or LOGIN when
+// the server offers only that. It refuses to send credentials in clear
+// text. Errors carry the server's reply, never the credentials.
+func (c *smtpConn) auth(username, password string) error {
+	if c.tls == nil {
+		return errors.New("AUTH: refusing to send credentials without TLS")
+	}
+	mechs := strings.Fields(strings.ToUpper(c.ext["AUTH"]))
+	b64 := base64.StdEncoding.EncodeToString
+	switch {
+	case slices.Contains(mechs, "PLAIN"):
+		// RFC 4616 §2: authzid NUL authcid NUL passwd, as the initial
+		// response (RFC 4954 §4).
+		rep, err := c.cmd("AUTH PLAIN %s", b64([]byte("\x00"+username+"\x00"+password)))
+		if err != nil || rep.Code != 235 {
+			return replyError("AUTH PLAIN", rep, err)
+		}
+		return nil
+	case slices.Contains(mechs, "LOGIN"):
+		for _, step := range []struct{ cmd, arg string }{{"AUTH LOGIN", ""}, {"", username}, {"", password}} {
+			var rep reply
+			var err error
+			if step.cmd != "" {
+				rep, err = c.cmd("%s", step.cmd)
+			} else {
+				rep, err = c.cmd("%s", b64([]byte(step.arg)))
+			}
+			if err != nil {
+				return replyError("AUTH LOGIN", reply{}, err)
+			}
+			if rep.Code == 235 {
+				return nil
+			}
+			if rep.Code != 334 {
+				return replyError("AUTH LOGIN", rep, nil)
+			}
+		}
+		return errors.New("AUTH LOGIN: the server asked for more than a user name and password")
+	}
+	return fmt.Errorf("AUTH: the server offers no mechanism we use (PLAIN, LOGIN): %q", c.ext["AUTH"])
 }
 
 // envelope is one SMTP transaction's envelope.
@@ -304,8 +370,15 @@ func (c *smtpConn) reset() error {
 // close says QUIT (politely, briefly) and closes.
 func (c *smtpConn) close() {
 	_ = c.conn.SetDeadline(time.Now().Add(2 * time.Second))
-	_, _ = c.cmd("QUIT")
+	_, _ = c.w.WriteString("QUIT\r\n")
+	if c.w.Flush() == nil {
+		_, _ = c.read()
+	}
 	_ = c.conn.Close()
+	if f := c.onClose; f != nil {
+		c.onClose = nil
+		f()
+	}
 }
 
 // writeDotStuffed writes body for DATA (RFC 5321 §4.5.2: a line starting

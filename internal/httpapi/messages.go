@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,9 @@ type MessageService interface {
 	Suppressions(ctx context.Context, accountID string) ([]messages.Suppression, error)
 	AddSuppression(ctx context.Context, accountID, address string) (messages.Suppression, error)
 	RemoveSuppression(ctx context.Context, accountID, address string) error
+	Reschedule(ctx context.Context, accountID, id string, sendAt time.Time) (messages.Message, error)
+	Summarize(ctx context.Context, accountID string, q messages.ReportQuery) (messages.Summary, error)
+	RecipientRows(ctx context.Context, accountID string, q messages.ReportQuery) (messages.RowPage, error)
 }
 
 // sendRequest is the MessageRequest schema of api/openapi.yaml.
@@ -77,6 +81,8 @@ func (s *Server) messageRoutes() {
 	s.HandleScoped("GET /v1/messages", auth.ScopeMessagesRead, http.HandlerFunc(s.listMessages))
 	s.HandleScoped("GET /v1/messages/{message_id}", auth.ScopeMessagesRead, http.HandlerFunc(s.getMessage))
 	s.HandleScoped("DELETE /v1/messages/{message_id}", auth.ScopeMessagesSend, http.HandlerFunc(s.cancelMessage))
+	s.HandleScoped("PATCH /v1/messages/{message_id}", auth.ScopeMessagesSend, http.HandlerFunc(s.rescheduleMessage))
+	s.reportRoutes()
 	s.HandleScoped("GET /v1/suppressions", auth.ScopeMessagesRead, http.HandlerFunc(s.listSuppressions))
 	s.HandleScoped("POST /v1/suppressions", auth.ScopeMessagesSend, http.HandlerFunc(s.addSuppression))
 	s.HandleScoped("DELETE /v1/suppressions/{address}", auth.ScopeMessagesSend, http.HandlerFunc(s.removeSuppression))
@@ -221,7 +227,7 @@ func parseMessageFilter(q url.Values) (messages.Filter, *Problem) {
 	}
 	for name := range q {
 		switch name {
-		case "limit", "cursor", "tag", "since", "until":
+		case "limit", "cursor", "tag", "since", "until", "state":
 		default:
 			return bad(truncate(name, maxEchoedFieldName), "unknown parameter")
 		}
@@ -241,6 +247,10 @@ func parseMessageFilter(q url.Values) (messages.Filter, *Problem) {
 		return bad("tag", "at most 100 characters")
 	}
 	f.Tag = q.Get("tag")
+	if v := q.Get("state"); v != "" && !slices.Contains(messages.States, v) {
+		return bad("state", "one of "+strings.Join(messages.States, ", "))
+	}
+	f.State = q.Get("state")
 	for _, t := range []struct {
 		name string
 		dst  *time.Time

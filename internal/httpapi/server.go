@@ -99,6 +99,9 @@ type Options struct {
 	// Domains serves /v1/domains. Nil leaves it out.
 	Domains DomainAdmin
 
+	// TrackingSettings serves /v1/tracking-settings. Nil leaves it out.
+	TrackingSettings TrackingSettingsAdmin
+
 	// ReadyChecks are run by GET /readyz, concurrently, by name. Nil or
 	// empty means the node is always ready.
 	ReadyChecks map[string]func(context.Context) error
@@ -205,6 +208,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Domains != nil {
 		s.domainRoutes()
+	}
+	if opts.TrackingSettings != nil {
+		s.trackingSettingsRoutes()
 	}
 	if opts.OAuth != nil {
 		s.Handle("POST /oauth2/token", http.HandlerFunc(opts.OAuth.Token))

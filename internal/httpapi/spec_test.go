@@ -17,6 +17,7 @@ import (
 	"github.com/sealpost/sealpost/internal/domains"
 	"github.com/sealpost/sealpost/internal/messages"
 	"github.com/sealpost/sealpost/internal/session"
+	"github.com/sealpost/sealpost/internal/tracking"
 )
 
 func TestContractLoadsAndValidates(t *testing.T) {
@@ -194,7 +195,8 @@ func TestScopedRoutesAreExactlyTheContractsV1Operations(t *testing.T) {
 	t.Parallel()
 	// Typed nil services: their routes are registered, never called here.
 	srv := New(Options{Audit: &fakeAudit{}, Clients: unusedClientAdmin{}, Sessions: unusedSessionAdmin{}, Policies: unusedPolicyAdmin{},
-		Users: unusedUserAdmin{}, Messages: (*messages.Service)(nil), Domains: (*domains.Service)(nil)})
+		Users: unusedUserAdmin{}, Messages: (*messages.Service)(nil), Domains: (*domains.Service)(nil),
+		TrackingSettings: (*tracking.Service)(nil)})
 	routes := srv.ScopedRoutes()
 	inContract := map[string]string{}
 	for path, item := range contract(t).Doc.Paths.Map() {

@@ -36,6 +36,11 @@ type Draft struct {
 	Attachments []Attachment
 	MessageID   string // without <>; generated when empty
 	Date        time.Time
+
+	// PlatformHeaders are fields Sealpost itself sets that custom
+	// Headers may not (List-Unsubscribe and List-Unsubscribe-Post of
+	// package tracking); ASCII values, written as given.
+	PlatformHeaders []Header
 }
 
 // Validate checks what Build needs.
@@ -55,6 +60,11 @@ func (d Draft) Validate() error {
 	for _, h := range d.Headers {
 		if err := ValidateHeader("headers."+sanitizeName(h.Name), h); err != nil {
 			return err
+		}
+	}
+	for _, h := range d.PlatformHeaders {
+		if h.Name == "" || strings.ContainsAny(h.Name, " :\r\n") || strings.ContainsAny(h.Value, "\r\n") || !isASCII(h.Value) {
+			return fmt.Errorf("compose: malformed platform header %q", sanitizeName(h.Name))
 		}
 	}
 	for i, a := range d.Attachments {
@@ -128,6 +138,9 @@ func Build(d Draft) ([]byte, string, error) {
 	h.Set("MIME-Version", "1.0")
 	for _, x := range d.Headers {
 		h.SetText(x.Name, x.Value)
+	}
+	for _, x := range d.PlatformHeaders {
+		h.Set(x.Name, x.Value)
 	}
 	root := d.tree()
 	for _, f := range root.headerFields() {

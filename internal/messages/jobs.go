@@ -10,10 +10,15 @@ import (
 // DeliverArgs is the delivery job of one destination domain: its worker
 // (package delivery) delivers every due recipient at the domain, in
 // batches over reused connections. At most one such job per domain waits
-// or runs at a time; recipients that arrive meanwhile are picked up by the
-// running job or by the periodic scan.
+// or runs at a time per priority; recipients that arrive meanwhile are
+// picked up by the running job or by the periodic scan.
 type DeliverArgs struct {
 	Domain string `json:"domain"`
+	// Priority is the job's River priority (1 transactional, 2
+	// marketing). It is part of the args so that a waiting marketing job
+	// of a domain does not absorb (by uniqueness) the transactional job
+	// that must run ahead of other domains' marketing.
+	Priority int `json:"priority,omitempty"`
 }
 
 // Kind implements river.JobArgs.

@@ -388,7 +388,7 @@ func (s *Service) insert(ctx context.Context, tx store.Tx, actor account.Actor, 
 		// their domain's job once they are due.
 		if state == StateQueued && !seen[r.addr.Domain] {
 			seen[r.addr.Domain] = true
-			jobs = append(jobs, queue.InsertManyParams{Args: DeliverArgs{Domain: r.addr.Domain}, InsertOpts: DeliverInsertOpts(priority)})
+			jobs = append(jobs, queue.InsertManyParams{Args: DeliverArgs{Domain: r.addr.Domain, Priority: priority}, InsertOpts: DeliverInsertOpts(priority)})
 		}
 	}
 	if len(jobs) > 0 {

@@ -58,9 +58,12 @@ func (s *Service) Get(ctx context.Context, accountID, id string) (Message, error
 
 // Filter narrows List.
 type Filter struct {
-	Tag    string
-	Since  time.Time
-	Until  time.Time
+	Tag   string
+	Since time.Time
+	Until time.Time
+	// State keeps messages with at least one recipient in this state
+	// (one of States).
+	State  string
 	Limit  int
 	Cursor string
 }
@@ -95,6 +98,13 @@ func (s *Service) List(ctx context.Context, accountID string, f Filter) (Page, e
 		b, _ := json.Marshal(f.Tag)
 		add("tags LIKE ?", "%"+likeEscape(string(b))+"%")
 		where[len(where)-1] += ` ESCAPE '\'`
+	}
+	if f.State != "" {
+		cond, condArgs, err := stateFilter(f.State, s.opts.Now(), len(args)+1)
+		if err != nil {
+			return Page{}, err
+		}
+		args, where = append(args, condArgs...), append(where, cond)
 	}
 	if f.Cursor != "" {
 		created, id, err := decodeCursor(f.Cursor)

@@ -1,6 +1,7 @@
 // Package smtptest is a receiving SMTP server on loopback for tests and
 // benchmarks (go-smtp): it records what it is sent, offers STARTTLS with a
-// certificate the caller makes with Certificate, and can be told to delay
+// certificate the caller makes with Certificate (or speaks implicit TLS,
+// StartTLS), can require AUTH PLAIN or LOGIN, and can be told to delay
 // replies or refuse recipients and messages.
 package smtptest
 
@@ -12,6 +13,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
 	"log"
 	"math/big"
@@ -19,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 )
 
@@ -29,6 +32,8 @@ type Received struct {
 	Data  []byte
 	TLS   bool
 	At    time.Time // when the sink answered 250
+	// AuthUser is the user name the client authenticated as ("" none).
+	AuthUser string
 }
 
 // Sink is a recording SMTP server.
@@ -43,6 +48,12 @@ type Sink struct {
 	DataReply func() *smtp.SMTPError
 	// Delay is added before every reply to MAIL, RCPT and DATA.
 	Delay time.Duration
+	// Username and Password, when set, make AUTH (PLAIN and LOGIN)
+	// required before MAIL.
+	Username, Password string
+	// AuthMechs, when set, are the mechanisms offered (default PLAIN and
+	// LOGIN).
+	AuthMechs []string
 
 	srv *smtp.Server
 	ln  net.Listener
@@ -55,6 +66,20 @@ func Start(cert *tls.Certificate) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
+	return serve(ln, cert), nil
+}
+
+// StartTLS listens on a free loopback port speaking implicit TLS (RFC
+// 8314 §3, as on port 465) with cert.
+func StartTLS(cert tls.Certificate) (*Sink, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	return serve(tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil), nil
+}
+
+func serve(ln net.Listener, cert *tls.Certificate) *Sink {
 	s := &Sink{Addr: ln.Addr().String(), ln: ln}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &session{sink: s, conn: c}, nil
@@ -70,7 +95,7 @@ func Start(cert *tls.Certificate) (*Sink, error) {
 		s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*cert}, MinVersion: tls.VersionTLS12}
 	}
 	go func() { _ = s.srv.Serve(ln) }()
-	return s, nil
+	return s
 }
 
 // Close stops the server.
@@ -102,6 +127,68 @@ type session struct {
 	conn  *smtp.Conn
 	from  string
 	rcpts []string
+	user  string // authenticated as
+}
+
+// AuthMechanisms implements smtp.AuthSession.
+func (x *session) AuthMechanisms() []string {
+	x.sink.mu.Lock()
+	defer x.sink.mu.Unlock()
+	if x.sink.Username == "" {
+		return nil
+	}
+	if x.sink.AuthMechs != nil {
+		return x.sink.AuthMechs
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
+
+// Auth implements smtp.AuthSession.
+func (x *session) Auth(mech string) (sasl.Server, error) {
+	check := func(username, password string) error {
+		x.sink.mu.Lock()
+		ok := username == x.sink.Username && password == x.sink.Password
+		x.sink.mu.Unlock()
+		if !ok {
+			return smtp.ErrAuthFailed
+		}
+		x.user = username
+		return nil
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(func(_, username, password string) error { return check(username, password) }), nil
+	case sasl.Login:
+		return &loginServer{check: check}, nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+// loginServer is the server side of the LOGIN mechanism (user name and
+// password each asked for in turn; draft-murchison-sasl-login).
+type loginServer struct {
+	check    func(username, password string) error
+	step     int
+	username string
+}
+
+func (l *loginServer) Next(response []byte) ([]byte, bool, error) {
+	l.step++
+	switch l.step {
+	case 1:
+		if response != nil { // an initial response is the user name
+			l.username = string(response)
+			l.step++
+			return []byte("Password:"), false, nil
+		}
+		return []byte("Username:"), false, nil
+	case 2:
+		l.username = string(response)
+		return []byte("Password:"), false, nil
+	case 3:
+		return nil, true, l.check(l.username, string(response))
+	}
+	return nil, false, errors.New("unexpected LOGIN response")
 }
 
 func (x *session) behaviour() (func(string) *smtp.SMTPError, func() *smtp.SMTPError, time.Duration) {
@@ -116,6 +203,9 @@ func (x *session) Logout() error { return nil }
 func (x *session) Mail(from string, _ *smtp.MailOptions) error {
 	_, _, delay := x.behaviour()
 	time.Sleep(delay)
+	if x.AuthMechanisms() != nil && x.user == "" {
+		return smtp.ErrAuthRequired
+	}
 	x.from = from
 	return nil
 }
@@ -146,7 +236,7 @@ func (x *session) Data(r io.Reader) error {
 	}
 	_, isTLS := x.conn.TLSConnectionState()
 	x.sink.mu.Lock()
-	x.sink.received = append(x.sink.received, Received{From: x.from, Rcpts: x.rcpts, Data: b, TLS: isTLS, At: time.Now()})
+	x.sink.received = append(x.sink.received, Received{From: x.from, Rcpts: x.rcpts, Data: b, TLS: isTLS, At: time.Now(), AuthUser: x.user})
 	x.sink.mu.Unlock()
 	return nil
 }

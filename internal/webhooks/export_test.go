@@ -1,0 +1,4 @@
+package webhooks
+
+// PublicAddr exposes publicAddr to the tests.
+var PublicAddr = publicAddr
