@@ -3,6 +3,8 @@ package webhooks_test
 import (
 	"context"
 	"errors"
+	"io"
+	"slices"
 	"net/http"
 	"strings"
 	"testing"
@@ -31,10 +33,11 @@ func TestSubscribedEventsArriveSignedOnceEach(t *testing.T) {
 		if n := w.dispatch(); n != 2 {
 			t.Fatalf("dispatch attempted %d deliveries, want 2", n)
 		}
-		got := r.requests()
+		got := r.requests() // sent concurrently: in any order
 		if len(got) != 2 {
 			t.Fatalf("receiver got %d requests, want 2", len(got))
 		}
+		slices.SortFunc(got, func(a, b received) int { return strings.Compare(a.eventID, b.eventID) })
 		for i, want := range []string{delivered, bounced} {
 			g := got[i]
 			if g.verified != nil {
@@ -288,7 +291,13 @@ func TestTimeoutsAndRefusedConnectionsAreRetried(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s, func(o *webhooks.Options) { o.Timeout = 200 * time.Millisecond })
 		slow := newReceiver(t)
-		slow.Config.Handler = http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+		slow.Config.Handler = http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			_, _ = io.Copy(io.Discard, r.Body) // then the server notices the client leave
+			select {
+			case <-r.Context().Done():
+			case <-time.After(5 * time.Second):
+			}
+		})
 		dead := newReceiver(t)
 		deadURL := dead.URL
 		dead.Close()

@@ -40,7 +40,7 @@ type world struct {
 func newWorld(t *testing.T, s *store.Store, tune ...func(*webhooks.Options)) *world {
 	t.Helper()
 	ctx := context.Background()
-	w := &world{t: t, db: s, clock: time.Now().UTC()}
+	w := &world{t: t, db: s, clock: time.Now().UTC().Truncate(time.Microsecond)}
 	w.log = audit.New(s, audit.Options{})
 	accts := account.NewStore(s)
 	for i, who := range []*account.Actor{&w.a, &w.b} {
