@@ -64,9 +64,9 @@ func lookPath(bin string) (string, error) {
 type postfixInstance struct {
 	dir      string // config_directory
 	queueDir string
-	smtpAddr string // the smtpd listener
-	opendkim *exec.Cmd
-	postfix  string // the postfix command
+	smtpAddr string    // the smtpd listener
+	opendkim []*daemon // the RSA and the Ed25519 signer
+	postfix  string    // the postfix command
 }
 
 // masterPID reads the master daemon's pid file.
@@ -83,8 +83,8 @@ func (p *postfixInstance) masterPID() int {
 // included), plus OpenDKIM's.
 func (p *postfixInstance) cpu() time.Duration {
 	roots := []int{p.masterPID()}
-	if p.opendkim != nil {
-		roots = append(roots, p.opendkim.Process.Pid)
+	for _, c := range p.opendkim {
+		roots = append(roots, c.cmd.Process.Pid)
 	}
 	return TreeCPU(roots...)
 }
@@ -95,15 +95,8 @@ func (p *postfixInstance) stop() error {
 	if out, err := exec.Command(p.postfix, "-c", p.dir, "stop").CombinedOutput(); err != nil {
 		errs = append(errs, fmt.Errorf("postfix stop: %w: %s", err, out))
 	}
-	if p.opendkim != nil {
-		_ = p.opendkim.Process.Signal(os.Interrupt)
-		done := make(chan error, 1)
-		go func() { done <- p.opendkim.Wait() }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = p.opendkim.Process.Kill()
-		}
+	for _, c := range p.opendkim {
+		c.stop()
 	}
 	// The master exits after its children; wait so the next instance
 	// can bind.
@@ -166,14 +159,23 @@ func (w *world) startPostfix(dir string, dkim bool) (*postfixInstance, error) {
 	}
 	milter := ""
 	if dkim {
-		milterPort, err := freePort()
-		if err != nil {
-			return nil, err
+		// OpenDKIM 2.11 has one signature algorithm per instance, so
+		// two milters in a row sign: RSA-2048 first, then Ed25519.
+		var milters []string
+		for _, alg := range []string{"rsa-sha256", "ed25519-sha256"} {
+			port, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			c, err := startOpenDKIM(filepath.Join(dir, "opendkim-"+alg), port, alg)
+			if err != nil {
+				_ = p.stop()
+				return nil, err
+			}
+			p.opendkim = append(p.opendkim, c)
+			milters = append(milters, "inet:127.0.0.1:"+strconv.Itoa(port))
 		}
-		if p.opendkim, err = startOpenDKIM(filepath.Join(dir, "opendkim"), milterPort); err != nil {
-			return nil, err
-		}
-		milter = "inet:127.0.0.1:" + strconv.Itoa(milterPort)
+		milter = strings.Join(milters, ", ")
 	}
 	mainCF := postfixMainCF(dir, p.dir, p.queueDir, milter)
 	if err := os.WriteFile(filepath.Join(p.dir, "main.cf"), []byte(mainCF), 0o644); err != nil {
@@ -275,10 +277,11 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 `
 }
 
-// startOpenDKIM writes keys and a configuration signing mail from
-// clinic.example twice, RSA-2048 (RFC 6376) and Ed25519 (RFC 8463), and
-// runs opendkim in the foreground as a milter on port.
-func startOpenDKIM(dir string, port int) (*exec.Cmd, error) {
+// startOpenDKIM writes a fresh key and a configuration signing mail
+// from clinic.example with alg (rsa-sha256 with RSA-2048, RFC 6376 §3.3;
+// or ed25519-sha256, RFC 8463), and runs opendkim in the foreground as a
+// milter on port.
+func startOpenDKIM(dir string, port int, alg string) (*daemon, error) {
 	bin, err := lookPath("opendkim")
 	if err != nil {
 		return nil, err
@@ -286,41 +289,26 @@ func startOpenDKIM(dir string, port int) (*exec.Cmd, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	keyPEM, selector, err := dkimKey(alg)
 	if err != nil {
 		return nil, err
 	}
-	_, edKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	edDER, err := x509.MarshalPKCS8PrivateKey(edKey)
-	if err != nil {
-		return nil, err
-	}
-	files := map[string][]byte{
-		"rsa.pem": pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)}),
-		"ed.pem":  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: edDER}),
-		"keytable": []byte(fmt.Sprintf("rsa._domainkey.clinic.example clinic.example:rsa:%s\ned._domainkey.clinic.example clinic.example:ed:%s\n",
-			filepath.Join(dir, "rsa.pem"), filepath.Join(dir, "ed.pem"))),
-		"signingtable": []byte("*@clinic.example rsa._domainkey.clinic.example\n*@clinic.example ed._domainkey.clinic.example\n"),
-		"opendkim.conf": []byte(strings.Join([]string{
-			"Mode s",
-			"Canonicalization relaxed/relaxed",
-			"Socket inet:" + strconv.Itoa(port) + "@127.0.0.1",
-			"PidFile " + filepath.Join(dir, "opendkim.pid"),
-			"KeyTable file:" + filepath.Join(dir, "keytable"),
-			"SigningTable refile:" + filepath.Join(dir, "signingtable"),
-			"MultipleSignatures yes",
-			"InternalHosts 127.0.0.1",
-			"Syslog no",
-			// The keys are throwaway and live under /tmp, which opendkim
-			// would call unsafe (world-writable ancestor).
-			"RequireSafeKeys no",
-			"OversignHeaders From",
-		}, "\n") + "\n"),
-	}
-	for name, b := range files {
+	conf := strings.Join([]string{
+		"Mode s",
+		"Canonicalization relaxed/relaxed",
+		"Socket inet:" + strconv.Itoa(port) + "@127.0.0.1",
+		"PidFile " + filepath.Join(dir, "opendkim.pid"),
+		"Domain clinic.example",
+		"Selector " + selector,
+		"KeyFile " + filepath.Join(dir, "key.pem"),
+		"SignatureAlgorithm " + alg,
+		"InternalHosts 127.0.0.1",
+		"Syslog no",
+		// The key is throwaway and lives under /tmp, which opendkim
+		// would call unsafe (a world-writable ancestor).
+		"RequireSafeKeys no",
+	}, "\n") + "\n"
+	for name, b := range map[string][]byte{"key.pem": keyPEM, "opendkim.conf": []byte(conf)} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			return nil, err
 		}
@@ -335,20 +323,59 @@ func startOpenDKIM(dir string, port int) (*exec.Cmd, error) {
 		logf.Close()
 		return nil, fmt.Errorf("start opendkim: %w", err)
 	}
-	go func() { _ = cmd.Wait(); logf.Close() }()
+	d := &daemon{cmd: cmd, exited: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logf.Close(); close(d.exited) }()
 	for i := 0; ; i++ {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), time.Second)
 		if err == nil {
 			c.Close()
-			return cmd, nil
+			return d, nil
 		}
 		if i > 50 {
 			_ = cmd.Process.Kill()
 			b, _ := os.ReadFile(filepath.Join(dir, "opendkim.log"))
-			return nil, fmt.Errorf("opendkim not listening on %d: %s", port, b)
+			return nil, fmt.Errorf("opendkim (%s) not listening on %d: %s", alg, port, b)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// daemon is a child process the harness started and waits for.
+type daemon struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// stop asks the daemon to finish and waits for it (killing it after
+// 10 s).
+func (d *daemon) stop() {
+	_ = d.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-d.exited:
+	case <-time.After(10 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+	}
+}
+
+// dkimKey makes a fresh private key for alg in PEM and its selector.
+func dkimKey(alg string) ([]byte, string, error) {
+	if alg == "ed25519-sha256" {
+		_, key, err := ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, "", err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, "", err
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), "ed", nil
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, "", err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), "rsa", nil
 }
 
 // chownToPostfix gives dir to the postfix user (data_directory must be

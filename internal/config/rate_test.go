@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,6 +42,48 @@ func TestDomainRateParsing(t *testing.T) {
 				if got[k] != v {
 					t.Errorf("%s: %v, want %v", k, got[k], v)
 				}
+			}
+		})
+	}
+}
+
+func TestDeliveryFeatureKeysAreValidated(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		set  map[string]string
+		key  string // named in the error; "" means valid
+	}{
+		{name: "a smarthost with credentials is valid", set: map[string]string{"delivery.smarthost": "relay.example:587",
+			"delivery.smarthost_username": "u", "delivery.smarthost_password": "p"}},
+		{name: "a smarthost needs host:port", set: map[string]string{"delivery.smarthost": "relay.example"}, key: "delivery.smarthost"},
+		{name: "credentials need a smarthost", set: map[string]string{"delivery.smarthost_username": "u", "delivery.smarthost_password": "p"},
+			key: "delivery.smarthost_username"},
+		{name: "a user name needs a password", set: map[string]string{"delivery.smarthost": "relay.example:587", "delivery.smarthost_username": "u"},
+			key: "delivery.smarthost_password"},
+		{name: "an unknown smarthost TLS mode is refused", set: map[string]string{"delivery.smarthost_tls": "none"}, key: "delivery.smarthost_tls"},
+		{name: "a bad domain rate is refused", set: map[string]string{"delivery.domain_rate": "fast"}, key: "delivery.domain_rate"},
+		{name: "a negative connection cap is refused", set: map[string]string{"delivery.max_conns": "-1"}, key: "delivery.max_conns"},
+		{name: "the MTA-STS port must be a port", set: map[string]string{"delivery.mta_sts_port": "0"}, key: "delivery.mta_sts_port"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := Default()
+			for k, v := range tt.set {
+				if err := c.Set(k, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := c.Validate()
+			if tt.key == "" {
+				if err != nil {
+					t.Fatalf("valid configuration refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.key) {
+				t.Fatalf("error %v; want one naming %s", err, tt.key)
 			}
 		})
 	}

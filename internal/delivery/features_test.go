@@ -153,6 +153,34 @@ func TestMTASTSPolicyMismatchDefersNeverClearText(t *testing.T) {
 	}
 }
 
+func TestMTASTSPolicyMismatchDefersNeverClearTextWithoutSTARTTLS(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		x := newSTSWorld(t, s, delivery.TLSOpportunistic)
+		plain, err := smtptest.Start(nil) // offers no STARTTLS
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(plain.Close)
+		_, port, _ := net.SplitHostPort(plain.Addr)
+		p, _ := strconv.Atoi(port)
+		e, err := delivery.New(s, x.vault, x.domains, x.resolver, delivery.Options{TLSPolicy: delivery.TLSOpportunistic, RootCAs: x.roots,
+			Port: p, MTASTS: x.sts, Timeout: 5 * time.Second, Now: x.now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(e.Close)
+		x.publish("patient.example", "one", policy(mtasts.ModeEnforce, "*.patient.example"))
+		acc := x.send("pat@patient.example")
+		if _, err := e.DeliverDomain(context.Background(), "patient.example", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if r := x.status(acc.ID).Recipients[0]; r.State != messages.StateDeferred || plain.Count() != 0 || !strings.Contains(r.SMTPReply, "MTA-STS") {
+			t.Fatalf("recipient %+v, %d messages in clear text", r, plain.Count())
+		}
+	})
+}
+
 func TestMTASTSTestingModeDelivers(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {

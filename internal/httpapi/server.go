@@ -99,6 +99,10 @@ type Options struct {
 	// Domains serves /v1/domains. Nil leaves it out.
 	Domains DomainAdmin
 
+	// Webhooks serves /v1/webhooks and their delivery log. Nil leaves it
+	// out.
+	Webhooks WebhookAdmin
+
 	// TrackingSettings serves /v1/tracking-settings. Nil leaves it out.
 	TrackingSettings TrackingSettingsAdmin
 
@@ -208,6 +212,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Domains != nil {
 		s.domainRoutes()
+	}
+	if opts.Webhooks != nil {
+		s.webhookRoutes()
 	}
 	if opts.TrackingSettings != nil {
 		s.trackingSettingsRoutes()

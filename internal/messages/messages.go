@@ -77,6 +77,14 @@ type Request struct {
 	SendAt      time.Time
 	Encryption  string // recorded now; SecureLine acts on it
 	Tracking    Tracking
+	// Template names a stored template (package templates) whose version
+	// TemplateVersion (0: the active one) gives the subject and bodies,
+	// rendered with TemplateData; RecipientData, keyed by recipient
+	// address, is merged over it for that recipient (see templates.go).
+	Template        string
+	TemplateVersion int
+	TemplateData    map[string]any
+	RecipientData   map[string]map[string]any
 }
 
 // Tracking options of a message.
@@ -106,6 +114,8 @@ type Options struct {
 	Lifetime time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Templates are the stored templates sends may name (nil: none).
+	Templates Templates
 }
 
 // Service accepts and reports on messages.
@@ -142,11 +152,15 @@ type prepared struct {
 	metadata   string
 	options    string
 	sendAt     time.Time
+	draft      mail.Draft // the message's; draftFor derives recipients' from it
+	personal   *personal  // nil without a template
 }
 
 type recipient struct {
-	addr mail.Address
-	kind string
+	addr      mail.Address
+	kind      string
+	kindIndex int    // position in its list (to, cc or bcc)
+	sealed    []byte // its own composed body, when ownBodies
 }
 
 // BodyAD is the associated data sealing a message's composed body: it
@@ -182,7 +196,7 @@ func (s *Service) prepare(ctx context.Context, actor account.Actor, req Request)
 				*list.out = append(*list.out, a)
 			}
 			if list.kind != "" {
-				p.recipients = append(p.recipients, recipient{addr: a, kind: list.kind})
+				p.recipients = append(p.recipients, recipient{addr: a, kind: list.kind, kindIndex: i})
 			}
 		}
 	}
@@ -212,6 +226,12 @@ func (s *Service) prepare(ctx context.Context, actor account.Actor, req Request)
 		}
 	}
 	d.Date = p.sendAt
+	if p.personal, err = s.applyTemplate(ctx, actor.Principal.AccountID, req, &d); err != nil {
+		return prepared{}, err
+	}
+	if err := p.personal.checkRecipientData(p.recipients); err != nil {
+		return prepared{}, err
+	}
 	raw, headerID, err := mail.Build(d)
 	if err != nil {
 		return prepared{}, err
@@ -231,6 +251,10 @@ func (s *Service) prepare(ctx context.Context, actor account.Actor, req Request)
 		p.utf8 = p.utf8 || r.addr.UTF8
 	}
 	if p.sealed, err = s.vault.Seal(ctx, actor.Principal.AccountID, raw, BodyAD(actor.Principal.AccountID, p.id)); err != nil {
+		return prepared{}, err
+	}
+	p.draft = d
+	if err := s.sealRecipientBodies(ctx, actor.Principal.AccountID, &p); err != nil {
 		return prepared{}, err
 	}
 	tags, _ := json.Marshal(nonNil(req.Tags))
@@ -318,7 +342,7 @@ func (s *Service) SendBatch(ctx context.Context, actor account.Actor, reqs []Req
 	for i, req := range reqs {
 		p, err := s.prepare(ctx, actor, req)
 		if err != nil {
-			if !errors.Is(err, mail.ErrInvalid) && !errors.Is(err, ErrTooLarge) {
+			if !errors.Is(err, mail.ErrInvalid) && !errors.Is(err, ErrTooLarge) && !isTemplateRefusal(err) {
 				return nil, err
 			}
 			out[i].Err = err
@@ -375,9 +399,9 @@ func (s *Service) insert(ctx context.Context, tx store.Tx, actor account.Actor, 
 			state = StateSuppressed
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO message_recipients (message_id, rcpt_index, account_id, address, domain, kind, state,
-			priority, next_attempt_at, expires_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			priority, next_attempt_at, expires_at, updated_at, body_sealed) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 			p.id, i, accountID, r.addr.Addr(), r.addr.Domain, r.kind, dbState(state), priority, store.Micros(p.sendAt),
-			store.Micros(p.sendAt.Add(s.opts.Lifetime)), store.Micros(now)); err != nil {
+			store.Micros(p.sendAt.Add(s.opts.Lifetime)), store.Micros(now), nullBytes(r.sealed)); err != nil {
 			return Accepted{}, fmt.Errorf("store recipient: %w", err)
 		}
 		if err := recordEvent(ctx, tx, accountID, p.id, i, state, now, nil); err != nil {

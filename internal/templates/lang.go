@@ -145,7 +145,8 @@ func Compile(c Content, policy Policy, limits Limits) (*Compiled, error) {
 		err := in.html.Execute(io.Discard, map[string]any{})
 		var he *htemplate.Error
 		if errors.As(err, &he) {
-			return nil, &Error{Part: "html", Line: he.Line, Message: he.Description, kind: ErrSyntax}
+			msg, _, _ := strings.Cut(he.Description, ": {") // drop the escaper's internal state
+			return nil, &Error{Part: "html", Line: he.Line, Message: msg, kind: ErrSyntax}
 		}
 	}
 	cp.pool.Put(in)

@@ -100,7 +100,7 @@ func (rw rewriter) pipe(p *parse.PipeNode) error {
 	}
 	for _, c := range p.Cmds {
 		for i, arg := range c.Args {
-			n, err := rw.arg(arg)
+			n, err := rw.arg(c.Pos, arg)
 			if err != nil {
 				return err
 			}
@@ -110,7 +110,9 @@ func (rw rewriter) pipe(p *parse.PipeNode) error {
 	return nil
 }
 
-func (rw rewriter) arg(n parse.Node) (parse.Node, error) {
+// arg checks and rewrites one argument of the command at pos (where
+// look-up errors point).
+func (rw rewriter) arg(pos parse.Pos, n parse.Node) (parse.Node, error) {
 	switch n := n.(type) {
 	case *parse.DotNode, *parse.StringNode, *parse.NumberNode, *parse.BoolNode, *parse.NilNode:
 		return n, nil
@@ -120,19 +122,19 @@ func (rw rewriter) arg(n parse.Node) (parse.Node, error) {
 		}
 		return n, nil
 	case *parse.FieldNode:
-		return lookup(n.Pos, &parse.DotNode{Pos: n.Pos}, n.Ident), nil
+		return lookup(pos, &parse.DotNode{Pos: n.Pos}, n.Ident), nil
 	case *parse.VariableNode:
 		if len(n.Ident) == 1 {
 			return n, nil
 		}
 		v := &parse.VariableNode{NodeType: parse.NodeVariable, Pos: n.Pos, Ident: n.Ident[:1]}
-		return lookup(n.Pos, v, n.Ident[1:]), nil
+		return lookup(pos, v, n.Ident[1:]), nil
 	case *parse.ChainNode:
-		inner, err := rw.arg(n.Node)
+		inner, err := rw.arg(pos, n.Node)
 		if err != nil {
 			return nil, err
 		}
-		return lookup(n.Pos, inner, n.Field), nil
+		return lookup(pos, inner, n.Field), nil
 	case *parse.PipeNode:
 		return n, rw.pipe(n)
 	default:
