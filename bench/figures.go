@@ -69,6 +69,9 @@ type Figure struct {
 	Elapsed  time.Duration
 	CPU      time.Duration // 0 when not measured
 	P50, P99 time.Duration
+	// Delivered, Deferred and Bounced count the end-to-end messages the
+	// sink accepted, refused with 4xx at least once, and refused with 5xx.
+	Delivered, Deferred, Bounced int
 	// RSASigned and EdSigned count the messages that reached the sink
 	// with each DKIM signature (end-to-end figures only).
 	RSASigned, EdSigned int
@@ -342,7 +345,8 @@ func (w *world) endToEnd(id, target string, n int, start time.Time, acc *accepte
 	}
 	notes = append(notes, fmt.Sprintf("DKIM rsa %d, ed25519 %d", st.RSASigned, st.EdSigned))
 	return Figure{ID: id, What: "end to end: accepted → remote 250", Target: target, Messages: n, Elapsed: st.LastFirst.Sub(start),
-		CPU: cpu, P50: p50, P99: p99, RSASigned: st.RSASigned, EdSigned: st.EdSigned, Notes: strings.Join(notes, "; ")}
+		CPU: cpu, P50: p50, P99: p99, RSASigned: st.RSASigned, EdSigned: st.EdSigned,
+		Delivered: st.Delivered, Deferred: st.Deferred, Bounced: st.Refused, Notes: strings.Join(notes, "; ")}
 }
 
 // sealpostEndToEnd is figure (a): messages posted in batches through the
@@ -385,25 +389,25 @@ func (w *world) sealpostEndToEnd(ctx context.Context, st StoreTarget) (Figure, s
 // server keeps delivering what it accepted, as in production).
 func (w *world) sealpostAcceptance(ctx context.Context, st StoreTarget) ([]Figure, error) {
 	type run struct {
-		id, what string
-		n        int
-		send     func(srv *Server, acc *accepted, progress func(int)) error
+		id, what, per string // per: what one latency sample covers
+		n             int
+		send          func(srv *Server, acc *accepted, progress func(int)) error
 	}
 	c := w.cfg
 	var runs []run
 	if !c.Skip["c"] {
 		runs = append(runs,
-			run{"c", "API accept: POST /v1/messages, " + strconv.Itoa(c.Concurrency) + " clients", c.APIMessages,
+			run{"c", "API accept: POST /v1/messages, " + strconv.Itoa(c.Concurrency) + " clients", "message", c.APIMessages,
 				func(srv *Server, acc *accepted, pr func(int)) error {
 					return newAPIPoster(srv, c.Concurrency).postSingles(ctx, c.APIMessages, c.Concurrency, c.Domains, w.body, acc, pr)
 				}},
-			run{"c", "API accept: POST /v1/messages/batch ×" + strconv.Itoa(c.Batch) + ", " + strconv.Itoa(c.Concurrency) + " clients", c.Messages,
+			run{"c", "API accept: POST /v1/messages/batch ×" + strconv.Itoa(c.Batch) + ", " + strconv.Itoa(c.Concurrency) + " clients", "request", c.Messages,
 				func(srv *Server, acc *accepted, pr func(int)) error {
 					return newAPIPoster(srv, c.Concurrency).postBatches(ctx, c.Messages, c.Batch, c.Concurrency, c.Domains, w.body, acc, pr)
 				}})
 	}
 	if !c.Skip["d"] {
-		runs = append(runs, run{"d", "SMTP relay accept: AUTH PLAIN, " + strconv.Itoa(c.Concurrency) + " connections", c.RelayMessages,
+		runs = append(runs, run{"d", "SMTP relay accept: AUTH PLAIN, " + strconv.Itoa(c.Concurrency) + " connections", "message", c.RelayMessages,
 			func(srv *Server, acc *accepted, pr func(int)) error {
 				if srv.Submission == "" {
 					return errors.New("the server has no submission listener")
@@ -429,12 +433,8 @@ func (w *world) sealpostAcceptance(ctx context.Context, st StoreTarget) ([]Figur
 			return figs, fmt.Errorf("%s: %w", name, err)
 		}
 		p50, p99 := percentiles(acc.lat)
-		per := "per request"
-		if r.id == "d" || strings.Contains(r.what, "/v1/messages,") {
-			per = "per message"
-		}
 		figs = append(figs, Figure{ID: r.id, What: r.what, Target: "sealpost/" + st.Name, Messages: r.n, Elapsed: elapsed,
-			P50: p50, P99: p99, Notes: "latency " + per})
+			P50: p50, P99: p99, Notes: "latency per " + r.per})
 		w.cfg.Log("%s: %.0f msg/s", name, figs[len(figs)-1].PerSecond())
 	}
 	return figs, nil

@@ -48,9 +48,11 @@ func TestFiguresRunEndToEndOnEveryStore(t *testing.T) {
 			t.Errorf("figure %s %s %s: %+v", f.ID, f.Target, f.What, f)
 		}
 		if f.ID == "a" || f.ID == "b" {
-			// Every message was answered at its first attempt; the
-			// sink's refusals are honoured, not retried into success.
-			if !strings.Contains(f.Notes, "deferred") || f.CPU <= 0 || strings.Contains(f.Notes, "WITHOUT TLS") {
+			// Every message had its first attempt answered, over TLS;
+			// the sink's 4xx and 5xx answers came back as deferrals
+			// and bounces (retries come a minute later: not awaited).
+			if f.Delivered+f.Deferred+f.Bounced != f.Messages || f.Deferred == 0 || f.Bounced == 0 || f.CPU <= 0 ||
+				strings.Contains(f.Notes, "WITHOUT TLS") {
 				t.Errorf("figure %s %s: %+v", f.ID, f.Target, f)
 			}
 		}
@@ -74,14 +76,15 @@ func TestFiguresRunEndToEndOnEveryStore(t *testing.T) {
 func TestSinkFateIsTheSameForEveryMTA(t *testing.T) {
 	k := &Sink{cfg: SinkConfig{TempFail: 0.02, PermFail: 0.01}}
 	counts := map[string]int{}
-	for seq := range 100000 {
+	for seq := range 10000 {
 		if k.Fate(seq) != k.Fate(seq) {
 			t.Fatalf("fate of %d changes", seq)
 		}
 		counts[k.Fate(seq)]++
 	}
 	// The shares come out near what was asked (a hash, not a coin).
-	if counts["perm"] < 800 || counts["perm"] > 1200 || counts["temp"] < 1700 || counts["temp"] > 2300 {
+	// Small runs matter too: the first 10,000 numbers already spread.
+	if counts["perm"] < 70 || counts["perm"] > 130 || counts["temp"] < 160 || counts["temp"] > 240 {
 		t.Fatalf("fates %v", counts)
 	}
 }

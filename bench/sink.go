@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log"
 	"net"
@@ -100,9 +99,7 @@ func (k *Sink) Close() {
 // once, then accepted) or "perm" (5xx always). It depends only on seq,
 // so every MTA under test meets the same refusals.
 func (k *Sink) Fate(seq int) string {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(strconv.Itoa(seq)))
-	u := float64(h.Sum32()) / float64(1<<32)
+	u := float64(mix64(uint64(seq))>>11) / (1 << 53)
 	switch {
 	case u < k.cfg.PermFail:
 		return "perm"
@@ -110,6 +107,15 @@ func (k *Sink) Fate(seq int) string {
 		return "temp"
 	}
 	return "ok"
+}
+
+// mix64 is SplitMix64's finaliser: consecutive message numbers map to
+// uniformly spread values (FNV of short decimal strings does not).
+func mix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // SinkState is a snapshot of what the sink saw for messages 0..n-1.
@@ -186,8 +192,12 @@ func seqOf(rcpt string) (int, bool) {
 	if !ok || !strings.HasPrefix(local, "p") {
 		return 0, false
 	}
-	n, err := strconv.Atoi(local[1:])
-	return n, err == nil && n >= 0
+	digits := local[1:]
+	if digits == "" || strings.TrimLeft(digits, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.Atoi(digits)
+	return n, err == nil
 }
 
 type sinkSession struct {

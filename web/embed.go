@@ -2,8 +2,9 @@
 // binary: the interactive API reference served at /docs (an HTML page
 // with separate JavaScript and CSS, no inline script or style, no
 // third-party code, working offline) and the console's page templates and
-// stylesheet. The portal's join them later. This package only holds files; the HTTP layer decides
-// how they are served.
+// stylesheet, and the recipient portal's page templates and stylesheet.
+// This package only holds files; the HTTP layer decides how they are
+// served.
 package web
 
 import (
@@ -11,7 +12,7 @@ import (
 	"io/fs"
 )
 
-//go:embed docs console
+//go:embed docs console portal
 var files embed.FS
 
 // Docs returns the API reference files: index.html (the page, which loads
@@ -29,6 +30,16 @@ func Docs() fs.FS {
 // file per page) and console.css.
 func Console() fs.FS {
 	sub, err := fs.Sub(files, "console")
+	if err != nil {
+		panic(err) // as in Docs
+	}
+	return sub
+}
+
+// Portal returns the recipient portal's html/template files (layout.html
+// and one file per page) and portal.css.
+func Portal() fs.FS {
+	sub, err := fs.Sub(files, "portal")
 	if err != nil {
 		panic(err) // as in Docs
 	}

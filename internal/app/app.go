@@ -33,10 +33,13 @@ import (
 	"github.com/sealpost/sealpost/internal/oauth"
 	"github.com/sealpost/sealpost/internal/queue"
 	"github.com/sealpost/sealpost/internal/resolve"
+	"github.com/sealpost/sealpost/internal/retention"
 	"github.com/sealpost/sealpost/internal/session"
 	"github.com/sealpost/sealpost/internal/store"
+	"github.com/sealpost/sealpost/internal/templates"
 	"github.com/sealpost/sealpost/internal/tracking"
 	"github.com/sealpost/sealpost/internal/vault"
+	"github.com/sealpost/sealpost/internal/webhooks"
 )
 
 // App holds the running components.
@@ -60,9 +63,17 @@ type App struct {
 	Console  *console.Console
 	Domains  *domains.Service
 	Messages *messages.Service
+	// Templates are the accounts' stored message templates.
+	Templates *templates.Service
 	// Tracking serves the open, click and unsubscribe endpoints.
 	Tracking *tracking.Service
 	Delivery *delivery.Engine
+	// Webhooks delivers message events to customers' endpoints.
+	Webhooks *webhooks.Service
+	// Retention holds the accounts' retention periods; Shredder is the
+	// sweeper that crypto-shreds what outlived them.
+	Retention *retention.Service
+	Shredder  *retention.Sweeper
 	// SubmissionAddrs are the bound relay listeners (submission, implicit
 	// TLS), once serving; empty when off.
 	SubmissionAddrs [2]string
@@ -176,7 +187,8 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 	if err != nil {
 		return nil, err
 	}
-	msgs := messages.New(s, v, sendingDomains, q, messages.Options{Lifetime: cfg.Delivery.Lifetime})
+	tmpls := templates.New(s, templates.Options{})
+	msgs := messages.New(s, v, sendingDomains, q, messages.Options{Lifetime: cfg.Delivery.Lifetime, Templates: tmpls, Tracker: trk})
 	returnPaths, err := newReturnPaths(ctx, cfg, s, master)
 	if err != nil {
 		return nil, err
@@ -197,6 +209,14 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 	if err := registerDeliveryJobs(q, engine); err != nil {
 		return nil, err
 	}
+	hooks, err := newWebhooks(cfg, s, v, auditLog, q, logger, reg)
+	if err != nil {
+		return nil, err
+	}
+	policies, shredder, err := newRetention(s, auditLog, q, logger, reg)
+	if err != nil {
+		return nil, err
+	}
 	return &App{
 		Config:   cfg,
 		Logger:   logger,
@@ -214,10 +234,15 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		Messages: msgs,
 		Tracking: trk,
 		Delivery: engine,
+		Webhooks: hooks,
 		Bounces:  returnPaths,
 		MFA:      factors,
 		Logins:   logins,
 		Throttle: throttle,
+
+		Templates: tmpls,
+		Retention: policies,
+		Shredder:  shredder,
 	}, nil
 }
 

@@ -45,6 +45,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		Users:          admin,
 		Messages:       a.Messages,
 		Domains:        a.Domains,
+		Webhooks:       a.Webhooks,
 		OAuth:          a.OAuth,
 		Throttle:       a.Throttle,
 		TrustedProxies: proxies,
@@ -56,6 +57,8 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 			"queue":      func(context.Context) error { return a.Queue.Running() },
 		},
 		TrackingSettings: a.Tracking,
+		Retention:        a.Retention,
+		Templates:        a.Templates,
 	})
 	for pattern, h := range a.Console.Routes() {
 		api.Handle(pattern, h)

@@ -30,7 +30,10 @@ Subcommands:
   users update   --account ID --user USER_ID [--role ROLE] [--disabled=true|false] [--unlock]
                                  change a user's role or disable them
   domain add DOMAIN [--account ID] [--skip-dns-check]
-                                 register a sending domain with new DKIM keys; prints the DNS records`
+                                 register a sending domain with new DKIM keys; prints the DNS records
+  retention show|set [--account ID] [--message-body-days N] [--portal-message-days N] [--quarantine-days N]
+                                 show or change an account's retention periods (days)
+  retention sweep                crypto-shred now what every account's retention says has expired`
 
 func runAdmin(ctx context.Context, env Env, args []string) error {
 	if len(args) > 0 && args[0] == "clients" {
@@ -41,6 +44,9 @@ func runAdmin(ctx context.Context, env Env, args []string) error {
 	}
 	if len(args) > 0 && args[0] == "domain" {
 		return runDomain(ctx, env, args[1:])
+	}
+	if len(args) > 0 && args[0] == "retention" {
+		return runRetention(ctx, env, args[1:])
 	}
 	if err := subcommand(env, args, "bootstrap", adminHelp); err != nil {
 		return err

@@ -63,7 +63,10 @@ var benchSuites = map[string]func(ctx context.Context, s *store.Store, n int, p 
 }
 
 func runBench(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "bench", "bench [--postgres URL] [-n N] [--duration D] [--domains N] [--delay D] SUITE...   (suites: store, queue, audit, audit-verify, vault, auth, delivery, all)")
+	if len(args) > 0 && args[0] == "delivery-figures" {
+		return runDeliveryFigures(ctx, env, args[1:])
+	}
+	fs := newFlagSet(env, "bench", "bench [--postgres URL] [-n N] [--duration D] [--domains N] [--delay D] SUITE...   (suites: store, queue, audit, audit-verify, vault, auth, delivery, all)\n       sealpost bench delivery-figures --help   (issue 4's delivery figures, with the Postfix comparison)")
 	pgURL := fs.String("postgres", "", "also run on PostgreSQL: a server URL; a scratch database is created there and dropped")
 	n := fs.Int("n", 10000, "operations per measurement (audit-verify: events to seed and verify)")
 	sqliteOnly := fs.Bool("sqlite-only", false, "skip PostgreSQL even when --postgres or SEALPOST_TEST_POSTGRES is set")

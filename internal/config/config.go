@@ -45,6 +45,7 @@ type Config struct {
 	DNS        DNS        `yaml:"dns"`
 	Submission Submission `yaml:"submission"`
 	Bounce     Bounce     `yaml:"bounce"`
+	Webhooks   Webhooks   `yaml:"webhooks"`
 	Bootstrap  Bootstrap  `yaml:"bootstrap"`
 }
 
@@ -88,6 +89,24 @@ type Delivery struct {
 	// smarthost (AUTH PLAIN or LOGIN) when set.
 	SmarthostUsername string `yaml:"smarthost_username"`
 	SmarthostPassword string `yaml:"smarthost_password" secret:"true"`
+}
+
+// Webhooks configures the delivery of message events to customers'
+// endpoints (docs/webhooks.md).
+type Webhooks struct {
+	// AllowHTTP permits http:// endpoint URLs (development and tests).
+	AllowHTTP bool `yaml:"allow_http"`
+	// AllowPrivateNetworks permits endpoints in loopback, private and
+	// link-local ranges (development and tests).
+	AllowPrivateNetworks bool `yaml:"allow_private_networks"`
+	// Timeout bounds one POST.
+	Timeout time.Duration `yaml:"timeout"`
+	// PollInterval is how often the dispatcher looks for new events.
+	PollInterval time.Duration `yaml:"poll_interval"`
+	// RetryWindow is how long an event is retried before it fails.
+	RetryWindow time.Duration `yaml:"retry_window"`
+	// MaxAttempts bounds the attempts of one event.
+	MaxAttempts int `yaml:"max_attempts"`
 }
 
 // Submission configures the SMTP relay for applications.
@@ -251,6 +270,12 @@ func Default() Config {
 			RatePerMinute: 600,
 		},
 		Bounce: Bounce{Addr: "off"},
+		Webhooks: Webhooks{
+			Timeout:      10 * time.Second,
+			PollInterval: 2 * time.Second,
+			RetryWindow:  24 * time.Hour,
+			MaxAttempts:  30,
+		},
 		Console: Console{
 			IdleTimeout:     15 * time.Minute,
 			AbsoluteTimeout: 12 * time.Hour,

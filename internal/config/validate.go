@@ -82,6 +82,9 @@ func (c Config) Validate() error {
 		}
 	}
 	v.atLeastOne("submission.rate_per_minute", c.Submission.RatePerMinute)
+	v.check("webhooks.timeout", c.Webhooks.Timeout <= time.Minute, "must be at most 1m")
+	v.check("webhooks.retry_window", c.Webhooks.RetryWindow <= 7*24*time.Hour, "must be at most 168h")
+	v.atLeastOne("webhooks.max_attempts", c.Webhooks.MaxAttempts)
 	v.check("bounce.domain", c.Bounce.Domain == "" || isDomainName(c.Bounce.Domain), "must be a domain name such as bounces.example.org")
 	if c.Bounce.Addr != "off" {
 		v.hostPort("bounce.addr", c.Bounce.Addr)

@@ -187,6 +187,9 @@ type claimed struct {
 	ExpiresAt time.Time
 	// Owner identifies the claim holding the lease.
 	Owner string
+	// OwnBody: the recipient has a composed body of its own
+	// (message_recipients.body_sealed), sent in a transaction of its own.
+	OwnBody bool
 }
 
 // claim leases up to BatchSize due recipients of domain.
@@ -204,7 +207,7 @@ func (e *Engine) claim(ctx context.Context, domain string) ([]claimed, error) {
 			WHERE (message_id, rcpt_index) IN (SELECT message_id, rcpt_index FROM message_recipients
 				WHERE domain = $2 AND state IN ('queued', 'deferred') AND next_attempt_at <= $3 AND lease_until < $3
 				ORDER BY priority, next_attempt_at LIMIT $4`+lock+`)
-			RETURNING message_id, rcpt_index, account_id, address, attempts, expires_at`,
+			RETURNING message_id, rcpt_index, account_id, address, attempts, expires_at, body_sealed IS NOT NULL`,
 			lease, domain, store.Micros(now), e.opts.BatchSize, owner)
 		if err != nil {
 			return err
@@ -213,7 +216,7 @@ func (e *Engine) claim(ctx context.Context, domain string) ([]claimed, error) {
 		for rows.Next() {
 			c := claimed{Owner: owner}
 			var expires int64
-			if err := rows.Scan(&c.MessageID, &c.Index, &c.AccountID, &c.Address, &c.Attempts, &expires); err != nil {
+			if err := rows.Scan(&c.MessageID, &c.Index, &c.AccountID, &c.Address, &c.Attempts, &expires, &c.OwnBody); err != nil {
 				return err
 			}
 			c.ExpiresAt = store.FromMicros(expires)
@@ -286,17 +289,24 @@ func (e *Engine) keepLeased(ctx context.Context, owner string) func() {
 	return func() { close(done); wg.Wait() }
 }
 
-// group is one message's claimed recipients at the domain.
+// group is one message's claimed recipients at the domain that share a
+// body: all those without one of their own, or one that has its own.
 type group struct {
 	messageID string
 	accountID string
 	rcpts     []claimed
+	// ownBody: the group is the one recipient whose own body it sends.
+	ownBody bool
 }
 
 func groupByMessage(batch []claimed) []*group {
 	var out []*group
 	byID := map[string]*group{}
 	for _, c := range batch {
+		if c.OwnBody {
+			out = append(out, &group{messageID: c.MessageID, accountID: c.AccountID, rcpts: []claimed{c}, ownBody: true})
+			continue
+		}
 		g := byID[c.MessageID]
 		if g == nil {
 			g = &group{messageID: c.MessageID, accountID: c.AccountID}

@@ -46,10 +46,19 @@ func (e *Engine) load(ctx context.Context, g *group) (message, error) {
 	if err != nil {
 		return message{}, fmt.Errorf("load message: %w", err)
 	}
+	ad := messages.BodyAD(g.accountID, g.messageID)
+	if g.ownBody {
+		c := g.rcpts[0]
+		if err := e.db.Reader().QueryRow(ctx, "SELECT body_sealed FROM message_recipients WHERE account_id = $1 AND message_id = $2 AND rcpt_index = $3",
+			g.accountID, g.messageID, c.Index).Scan(&sealed); err != nil {
+			return message{}, fmt.Errorf("load recipient body: %w", err)
+		}
+		ad = messages.RecipientBodyAD(g.accountID, g.messageID, c.Index)
+	}
 	if sealed == nil {
 		return message{}, errors.New("the message body was deleted (retention)")
 	}
-	raw, err := e.vault.Open(ctx, g.accountID, sealed, messages.BodyAD(g.accountID, g.messageID))
+	raw, err := e.vault.Open(ctx, g.accountID, sealed, ad)
 	if err != nil {
 		return message{}, err
 	}

@@ -52,6 +52,11 @@ type sendRequest struct {
 	SendAt     *time.Time        `json:"send_at"`
 	Encryption string            `json:"encryption"`
 	Tracking   messages.Tracking `json:"tracking"`
+	// A stored template instead of subject, text and html (docs/templates.md).
+	TemplateID      string                    `json:"template_id"`
+	TemplateVersion int                       `json:"template_version"`
+	TemplateData    map[string]any            `json:"template_data"`
+	RecipientData   map[string]map[string]any `json:"recipient_data"`
 }
 
 // encryptionChoices are the values of "encryption" (SecureLine acts on
@@ -64,7 +69,8 @@ func (q sendRequest) toRequest(field string) (messages.Request, *Problem) {
 			WithErrors(FieldError{Field: field + "encryption", Message: "unknown method"})
 	}
 	req := messages.Request{From: q.From, To: q.To, Cc: q.Cc, Bcc: q.Bcc, ReplyTo: q.ReplyTo, Subject: q.Subject, Text: q.Text,
-		HTML: q.HTML, Headers: q.Headers, Tags: q.Tags, Metadata: q.Metadata, Kind: q.Kind, Encryption: q.Encryption, Tracking: q.Tracking}
+		HTML: q.HTML, Headers: q.Headers, Tags: q.Tags, Metadata: q.Metadata, Kind: q.Kind, Encryption: q.Encryption, Tracking: q.Tracking,
+		Template: q.TemplateID, TemplateVersion: q.TemplateVersion, TemplateData: q.TemplateData, RecipientData: q.RecipientData}
 	if q.SendAt != nil {
 		req.SendAt = *q.SendAt
 	}

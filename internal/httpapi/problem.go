@@ -57,6 +57,9 @@ var problemKinds = map[ProblemType]struct {
 	TypeConflict:             {http.StatusConflict, "Conflict"},
 	TypeRateLimited:          {http.StatusTooManyRequests, "Too many requests"},
 	TypeInternal:             {http.StatusInternalServerError, "Internal server error"},
+	TypeTemplateInvalid:      {http.StatusUnprocessableEntity, "Invalid template"},
+	TypeTemplateRender:       {http.StatusUnprocessableEntity, "Template failed to render"},
+	TypeUnknownTemplate:      {http.StatusUnprocessableEntity, "Unknown template"},
 }
 
 // Problem is an RFC 9457 problem details object, the body of every error
@@ -110,6 +113,9 @@ func problemFor(err error) *Problem {
 	var p *Problem
 	var tooLarge *http.MaxBytesError
 	var fieldErr *mail.FieldError
+	if tp, ok := templateProblem(err); ok {
+		return tp
+	}
 	switch {
 	case errors.As(err, &p):
 		c := *p

@@ -106,6 +106,12 @@ type Options struct {
 	// TrackingSettings serves /v1/tracking-settings. Nil leaves it out.
 	TrackingSettings TrackingSettingsAdmin
 
+	// Retention serves /v1/retention-policy. Nil leaves it out.
+	Retention RetentionAdmin
+
+	// Templates serves /v1/templates. Nil leaves it out.
+	Templates TemplateService
+
 	// ReadyChecks are run by GET /readyz, concurrently, by name. Nil or
 	// empty means the node is always ready.
 	ReadyChecks map[string]func(context.Context) error
@@ -218,6 +224,12 @@ func New(opts Options) *Server {
 	}
 	if opts.TrackingSettings != nil {
 		s.trackingSettingsRoutes()
+	}
+	if opts.Retention != nil {
+		s.retentionRoutes()
+	}
+	if opts.Templates != nil {
+		s.templateRoutes()
 	}
 	if opts.OAuth != nil {
 		s.Handle("POST /oauth2/token", http.HandlerFunc(opts.OAuth.Token))

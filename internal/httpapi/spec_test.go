@@ -16,8 +16,11 @@ import (
 	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/domains"
 	"github.com/sealpost/sealpost/internal/messages"
+	"github.com/sealpost/sealpost/internal/retention"
 	"github.com/sealpost/sealpost/internal/session"
+	"github.com/sealpost/sealpost/internal/templates"
 	"github.com/sealpost/sealpost/internal/tracking"
+	"github.com/sealpost/sealpost/internal/webhooks"
 )
 
 func TestContractLoadsAndValidates(t *testing.T) {
@@ -196,7 +199,8 @@ func TestScopedRoutesAreExactlyTheContractsV1Operations(t *testing.T) {
 	// Typed nil services: their routes are registered, never called here.
 	srv := New(Options{Audit: &fakeAudit{}, Clients: unusedClientAdmin{}, Sessions: unusedSessionAdmin{}, Policies: unusedPolicyAdmin{},
 		Users: unusedUserAdmin{}, Messages: (*messages.Service)(nil), Domains: (*domains.Service)(nil),
-		TrackingSettings: (*tracking.Service)(nil)})
+		TrackingSettings: (*tracking.Service)(nil), Webhooks: (*webhooks.Service)(nil), Templates: (*templates.Service)(nil),
+		Retention: (*retention.Service)(nil)})
 	routes := srv.ScopedRoutes()
 	inContract := map[string]string{}
 	for path, item := range contract(t).Doc.Paths.Map() {

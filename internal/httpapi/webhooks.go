@@ -147,7 +147,8 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
 	keep := webhooks.DefaultPreviousSecretTTL
-	if r.ContentLength != 0 {
+	// The body is optional: none (no length, no type) keeps the default.
+	if r.ContentLength > 0 || (r.ContentLength < 0 && r.Header.Get("Content-Type") != "") {
 		var q struct {
 			KeepPreviousSeconds *int64 `json:"keep_previous_seconds"`
 		}

@@ -2,7 +2,6 @@ package messages
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strconv"
 
@@ -28,7 +27,7 @@ func RecipientBodyAD(accountID, id string, rcpt int) []byte {
 // ownBodies is the one predicate deciding whether p's recipients get
 // bodies of their own. Add a reason here (and its change in draftFor).
 func (s *Service) ownBodies(p *prepared) bool {
-	return p.personal != nil && len(p.personal.perRcpt) > 0
+	return p.personal != nil && len(p.personal.perRcpt) > 0 || p.tracking != nil
 }
 
 // draftFor builds recipient i's draft from the message's draft p.draft:
@@ -36,12 +35,13 @@ func (s *Service) ownBodies(p *prepared) bool {
 func (s *Service) draftFor(ctx context.Context, p *prepared, i int) (mail.Draft, error) {
 	d := p.draft
 	d.Headers = slices.Clip(d.Headers) // appending must not touch the message's draft
-	r := p.recipients[i]
-	if p.personal != nil {
-		field := fmt.Sprintf("%s[%d]", r.kind, r.kindIndex)
-		if _, err := p.personal.render(ctx, r.addr.Addr(), field, &d); err != nil {
+	if p.personal != nil && len(p.personal.perRcpt) > 0 {
+		if err := p.personal.render(ctx, p.recipients[i], &d); err != nil {
 			return mail.Draft{}, err
 		}
+	}
+	if err := p.track(i, &d); err != nil {
+		return mail.Draft{}, err
 	}
 	return d, nil
 }

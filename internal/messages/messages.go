@@ -116,6 +116,9 @@ type Options struct {
 	Now func() time.Time
 	// Templates are the stored templates sends may name (nil: none).
 	Templates Templates
+	// Tracker instruments messages for tracking and one-click
+	// unsubscribe (nil: none).
+	Tracker Tracker
 }
 
 // Service accepts and reports on messages.
@@ -154,6 +157,9 @@ type prepared struct {
 	sendAt     time.Time
 	draft      mail.Draft // the message's; draftFor derives recipients' from it
 	personal   *personal  // nil without a template
+
+	// tracking instruments recipients' bodies (nil without tracking).
+	tracking MessageTracker
 }
 
 type recipient struct {
@@ -226,10 +232,7 @@ func (s *Service) prepare(ctx context.Context, actor account.Actor, req Request)
 		}
 	}
 	d.Date = p.sendAt
-	if p.personal, err = s.applyTemplate(ctx, actor.Principal.AccountID, req, &d); err != nil {
-		return prepared{}, err
-	}
-	if err := p.personal.checkRecipientData(p.recipients); err != nil {
+	if p.personal, err = s.applyTemplate(ctx, actor.Principal.AccountID, req, p.recipients, &d); err != nil {
 		return prepared{}, err
 	}
 	raw, headerID, err := mail.Build(d)
@@ -254,8 +257,16 @@ func (s *Service) prepare(ctx context.Context, actor account.Actor, req Request)
 		return prepared{}, err
 	}
 	p.draft = d
+	if err := s.beginTracking(ctx, actor.Principal.AccountID, &p, req.Tracking); err != nil {
+		return prepared{}, err
+	}
 	if err := s.sealRecipientBodies(ctx, actor.Principal.AccountID, &p); err != nil {
 		return prepared{}, err
+	}
+	if p.tracking != nil {
+		if err := p.tracking.Seal(ctx); err != nil {
+			return prepared{}, err
+		}
 	}
 	tags, _ := json.Marshal(nonNil(req.Tags))
 	meta, _ := json.Marshal(nonNilMap(req.Metadata))
@@ -382,6 +393,11 @@ func (s *Service) insert(ctx context.Context, tx store.Tx, actor account.Actor, 
 	if p.kind == KindMarketing {
 		priority = 2
 	}
+	if p.tracking != nil {
+		if err := p.tracking.Insert(ctx, tx); err != nil {
+			return Accepted{}, err
+		}
+	}
 	out := Accepted{ID: p.id, MessageID: p.headerID, SendAt: p.sendAt.UTC()}
 	var jobs []queue.InsertManyParams
 	seen := map[string]bool{}
@@ -390,9 +406,11 @@ func (s *Service) insert(ctx context.Context, tx store.Tx, actor account.Actor, 
 		if p.sendAt.After(now) {
 			state = StateScheduled
 		}
+		// An unsubscribe stops marketing only: a patient who leaves the
+		// newsletter still gets reminders and results.
 		var suppressed bool
-		if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM suppressions WHERE account_id = $1 AND address = $2)",
-			accountID, strings.ToLower(r.addr.Addr())).Scan(&suppressed); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM suppressions WHERE account_id = $1 AND address = $2
+			AND (reason <> $3 OR $4 = $5))`, accountID, strings.ToLower(r.addr.Addr()), ReasonUnsubscribe, p.kind, KindMarketing).Scan(&suppressed); err != nil {
 			return Accepted{}, err
 		}
 		if suppressed {

@@ -15,17 +15,22 @@ import (
 
 // Message is a message's status with its recipients.
 type Message struct {
-	ID         string            `json:"id"`
-	MessageID  string            `json:"message_id"`
-	From       string            `json:"from"`
-	Kind       string            `json:"kind"`
-	Tags       []string          `json:"tags"`
-	Metadata   map[string]string `json:"metadata"`
-	Size       int64             `json:"size"`
-	SendAt     time.Time         `json:"send_at"`
-	CreatedAt  time.Time         `json:"created_at"`
-	Status     string            `json:"status"`
-	Recipients []Recipient       `json:"recipients"`
+	ID        string            `json:"id"`
+	MessageID string            `json:"message_id"`
+	From      string            `json:"from"`
+	Kind      string            `json:"kind"`
+	Tags      []string          `json:"tags"`
+	Metadata  map[string]string `json:"metadata"`
+	Size      int64             `json:"size"`
+	SendAt    time.Time         `json:"send_at"`
+	CreatedAt time.Time         `json:"created_at"`
+	Status    string            `json:"status"`
+
+	// BodyRetained is false once retention deleted the sealed body
+	// (package retention); BodyShreddedAt says when.
+	BodyRetained   bool        `json:"body_retained"`
+	BodyShreddedAt *time.Time  `json:"body_shredded_at"`
+	Recipients     []Recipient `json:"recipients"`
 }
 
 // Recipient is one recipient's delivery state and its evidence.
@@ -153,7 +158,7 @@ func decodeCursor(c string) (int64, string, error) {
 
 func (s *Service) list(ctx context.Context, where string, args []any, limit int) ([]Message, error) {
 	rows, err := s.db.Reader().Query(ctx, `SELECT id, header_id, from_addr, kind, tags, metadata, size, send_at, created_at,
-		COALESCE(cancelled_at, 0) FROM messages `+where+" LIMIT "+strconv.Itoa(limit), args...)
+		COALESCE(cancelled_at, 0), COALESCE(body_shredded_at, 0) FROM messages `+where+" LIMIT "+strconv.Itoa(limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
 	}
@@ -161,14 +166,19 @@ func (s *Service) list(ctx context.Context, where string, args []any, limit int)
 	for rows.Next() {
 		var m Message
 		var tags, meta string
-		var sendAt, created, cancelled int64
-		if err := rows.Scan(&m.ID, &m.MessageID, &m.From, &m.Kind, &tags, &meta, &m.Size, &sendAt, &created, &cancelled); err != nil {
+		var sendAt, created, cancelled, shredded int64
+		if err := rows.Scan(&m.ID, &m.MessageID, &m.From, &m.Kind, &tags, &meta, &m.Size, &sendAt, &created, &cancelled, &shredded); err != nil {
 			rows.Close()
 			return nil, err
 		}
 		_ = json.Unmarshal([]byte(tags), &m.Tags)
 		_ = json.Unmarshal([]byte(meta), &m.Metadata)
 		m.SendAt, m.CreatedAt = store.FromMicros(sendAt), store.FromMicros(created)
+		m.BodyRetained = shredded == 0
+		if shredded != 0 {
+			t := store.FromMicros(shredded)
+			m.BodyShreddedAt = &t
+		}
 		out = append(out, m)
 	}
 	rows.Close()

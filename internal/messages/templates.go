@@ -47,10 +47,11 @@ type personal struct {
 	perRcpt map[string]map[string]any
 }
 
-// applyTemplate renders req's template with the shared data into d and
-// returns how recipients are personalised, or nil when the request names
-// no template.
-func (s *Service) applyTemplate(ctx context.Context, accountID string, req Request, d *mail.Draft) (*personal, error) {
+// applyTemplate renders req's template into d and returns how recipients
+// are personalised, or nil when the request names no template. With
+// per-recipient data, d gets the first recipient's content (each
+// recipient's own body is rendered by draftFor); else the shared data's.
+func (s *Service) applyTemplate(ctx context.Context, accountID string, req Request, rcpts []recipient, d *mail.Draft) (*personal, error) {
 	if req.Template == "" {
 		switch {
 		case req.TemplateVersion != 0:
@@ -84,6 +85,12 @@ func (s *Service) applyTemplate(ctx context.Context, accountID string, req Reque
 	for addr, data := range req.RecipientData {
 		p.perRcpt[strings.ToLower(addr)] = data
 	}
+	if err := p.checkRecipientData(rcpts); err != nil {
+		return nil, err
+	}
+	if len(p.perRcpt) > 0 && len(rcpts) > 0 {
+		return p, p.render(ctx, rcpts[0], d)
+	}
 	out, err := cp.Render(ctx, p.shared)
 	if err != nil {
 		return nil, templateError("", err)
@@ -110,23 +117,19 @@ func (p *personal) checkRecipientData(rcpts []recipient) error {
 	return nil
 }
 
-// render renders the template for one recipient: its own data merged
-// over the shared data. ok is false when the recipient has no data of
-// its own (its content is the message's).
-func (p *personal) render(ctx context.Context, addr, field string, d *mail.Draft) (ok bool, err error) {
-	own, ok := p.perRcpt[strings.ToLower(addr)]
-	if !ok {
-		return false, nil
-	}
+// render renders the template for one recipient into d: its own data
+// (if any) merged over the shared data.
+func (p *personal) render(ctx context.Context, r recipient, d *mail.Draft) error {
+	own := p.perRcpt[strings.ToLower(r.addr.Addr())]
 	data := make(map[string]any, len(p.shared)+len(own))
 	maps.Copy(data, p.shared)
 	maps.Copy(data, own)
 	out, err := p.tmpl.Render(ctx, data)
 	if err != nil {
-		return false, templateError(field, err)
+		return templateError(fmt.Sprintf("%s[%d]", r.kind, r.kindIndex), err)
 	}
 	d.Subject, d.Text, d.HTML = out.Subject, out.Text, out.HTML
-	return true, nil
+	return nil
 }
 
 func templateError(field string, err error) error {

@@ -132,9 +132,9 @@ func TestRenderLimits(t *testing.T) {
 		msg    string
 	}{
 		{"a loop that writes nothing still ends", templates.Content{Subject: "s", Text: "{{range .list}}{{range $.list}}{{end}}{{end}}x"},
-			templates.Limits{}, "too many steps"},
+			templates.Limits{Timeout: time.Hour, MaxSteps: 10_000}, "too many steps"},
 		{"a range over a huge number ends", templates.Content{Subject: "s", Text: "{{range 1000000000000}}{{end}}"},
-			templates.Limits{}, "too many steps"},
+			templates.Limits{Timeout: time.Hour, MaxSteps: 10_000}, "too many steps"},
 		{"output is capped", templates.Content{Subject: "s", HTML: "{{range .list}}{{$.s}}{{end}}"},
 			templates.Limits{MaxOutput: 100_000}, "too large"},
 		{"rendering is bounded in time", templates.Content{Subject: "s", Text: "{{range .list}}{{range $.list}}{{end}}{{end}}"},

@@ -69,10 +69,15 @@ type Options struct {
 
 // Service stores templates and renders them.
 type Service struct {
-	db    *store.Store
-	opts  Options
-	cache sync.Map // versionKey -> *Compiled; versions are immutable
+	db   *store.Store
+	opts Options
+	mu   sync.Mutex
+	// cache holds compiled versions (immutable, so never stale); it is
+	// emptied when it reaches maxCached.
+	cache map[versionKey]*Compiled
 }
+
+const maxCached = 2048
 
 type versionKey struct {
 	accountID, id string
@@ -85,7 +90,7 @@ func New(db *store.Store, opts Options) *Service {
 		opts.Now = time.Now
 	}
 	opts.Limits = opts.Limits.withDefaults()
-	return &Service{db: db, opts: opts}
+	return &Service{db: db, opts: opts, cache: map[versionKey]*Compiled{}}
 }
 
 func validName(n string) bool {
@@ -323,22 +328,30 @@ func (s *Service) Compiled(ctx context.Context, accountID, id string, version in
 		version = active
 	}
 	key := versionKey{accountID, id, version}
-	if c, ok := s.cache.Load(key); ok && c.(*Compiled).policy == Policy(policy) {
-		return c.(*Compiled), version, nil
+	s.mu.Lock()
+	c, ok := s.cache[key]
+	s.mu.Unlock()
+	if ok && c.policy == Policy(policy) {
+		return c, version, nil
 	}
-	var c Content
+	var src Content
 	if err := s.db.Reader().QueryRow(ctx, `SELECT subject, text_body, html_body FROM template_versions
-		WHERE account_id = $1 AND template_id = $2 AND version = $3`, accountID, id, version).Scan(&c.Subject, &c.Text, &c.HTML); err != nil {
+		WHERE account_id = $1 AND template_id = $2 AND version = $3`, accountID, id, version).Scan(&src.Subject, &src.Text, &src.HTML); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, 0, ErrNotFound
 		}
 		return nil, 0, fmt.Errorf("load template version: %w", err)
 	}
-	cp, err := Compile(c, Policy(policy), s.opts.Limits)
+	cp, err := Compile(src, Policy(policy), s.opts.Limits)
 	if err != nil {
 		return nil, 0, err
 	}
-	s.cache.Store(key, cp)
+	s.mu.Lock()
+	if len(s.cache) >= maxCached {
+		clear(s.cache)
+	}
+	s.cache[key] = cp
+	s.mu.Unlock()
 	return cp, version, nil
 }
 

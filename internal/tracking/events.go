@@ -13,6 +13,10 @@ import (
 	"github.com/sealpost/sealpost/internal/store"
 )
 
+// MaxClicksRecorded is the most clicked events recorded per recipient of
+// a message; later clicks still redirect.
+const MaxClicksRecorded = 100
+
 // Unsubscribe methods recorded in the event's details.
 const (
 	MethodOneClick = "one-click" // RFC 8058 POST by the mailbox provider
@@ -99,6 +103,16 @@ func (s *Service) Click(ctx context.Context, tok, userAgent string, record bool)
 	err = s.db.InTx(ctx, func(tx store.Tx) error {
 		if _, err := s.recipient(ctx, tx, r); err != nil {
 			return err
+		}
+		// A replayed link (a bot, a scanner) must not grow the event log
+		// without bound: past the cap, clicks redirect unrecorded.
+		var n int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM message_events WHERE account_id = $1 AND message_id = $2 AND rcpt_index = $3
+			AND type = $4`, r.AccountID, r.MessageID, r.Rcpt, EventClicked).Scan(&n); err != nil {
+			return fmt.Errorf("count clicks: %w", err)
+		}
+		if n >= MaxClicksRecorded {
+			return nil
 		}
 		return s.event(ctx, tx, r, EventClicked, now, map[string]any{"link_index": r.Link,
 			"user_agent": classifyAgent(userAgent)})

@@ -115,11 +115,20 @@ func TestClickRedirectsOnlyToTheStoredTargetOfItsMessage(t *testing.T) {
 			got[0].details != `{"link_index":0,"user_agent":"browser"}` || got[1].details != `{"link_index":1,"user_agent":"browser"}` {
 			t.Errorf("clicked events: %+v", got)
 		}
+		// Past the cap, clicks still redirect but are not recorded.
+		for range MaxClicksRecorded {
+			if _, err := w.tracking.Click(ctx, links[0], "", true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := w.events(w.actor.Principal.AccountID, a.id, EventClicked); len(got) != MaxClicksRecorded {
+			t.Errorf("clicked events after replaying a link: %d, want the cap %d", len(got), MaxClicksRecorded)
+		}
 		// HEAD (scanners) resolves without recording.
 		if _, err := w.tracking.Click(ctx, links[1], "", false); err != nil {
 			t.Fatal(err)
 		}
-		if got := w.events(w.actor.Principal.AccountID, a.id, EventClicked); len(got) != 3 {
+		if got := w.events(w.actor.Principal.AccountID, a.id, EventClicked); len(got) != MaxClicksRecorded {
 			t.Errorf("a HEAD recorded a click: %d events", len(got))
 		}
 		// Signed tokens for links that do not exist, for the other message's
@@ -174,6 +183,12 @@ func TestOneClickUnsubscribeSuppressesOnceAndLaterMailIsSuppressed(t *testing.T)
 			Subject: "More news", Text: "x", Kind: messages.KindMarketing}, "")
 		if err != nil || later.Recipients[0].State != messages.StateSuppressed {
 			t.Errorf("a later send: %+v, %v", later, err)
+		}
+		// Transactional mail (reminders, results) still reaches the address.
+		reminder, err := w.msgs.Send(ctx, w.actor, messages.Request{From: "reminders@clinic.example", To: []string{"pat@patient.example"},
+			Subject: "Your appointment", Text: "Tomorrow at 9:00."}, "")
+		if err != nil || reminder.Recipients[0].State != messages.StateQueued {
+			t.Errorf("a transactional message after unsubscribing: %+v, %v", reminder, err)
 		}
 		// The other account still mails the address.
 		if list, _ := w.msgs.Suppressions(ctx, w.other.Principal.AccountID); len(list) != 0 {
@@ -257,4 +272,25 @@ func TestUnsubscribeHeadersAreComposedUnfolded(t *testing.T) {
 	if !errors.Is(err, mail.ErrInvalid) {
 		t.Errorf("List-Unsubscribe as a custom header: %v", err)
 	}
+}
+
+func TestUntrackedMailKeepsOneSharedBody(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		w := newWorld(t, s)
+		ctx := w.ctx()
+		acc, err := w.msgs.Send(ctx, w.actor, messages.Request{From: "results@clinic.example", To: []string{"pat@patient.example", "sam@patient.example"},
+			Subject: "Results", HTML: `<a href="https://portal.clinic.example/r">results</a>`}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var own, links int
+		if err := s.Reader().QueryRow(ctx, "SELECT count(*) FROM message_recipients WHERE account_id = $1 AND message_id = $2 AND body_sealed IS NOT NULL",
+			w.actor.Principal.AccountID, acc.ID).Scan(&own); err != nil || own != 0 {
+			t.Errorf("transactional recipients with bodies of their own: %d (%v)", own, err)
+		}
+		if err := s.Reader().QueryRow(ctx, "SELECT count(*) FROM tracking_links WHERE message_id = $1", acc.ID).Scan(&links); err != nil || links != 0 {
+			t.Errorf("tracked links of an untracked message: %d (%v)", links, err)
+		}
+	})
 }

@@ -1,12 +1,15 @@
 package tracking
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
 
+	"github.com/emersion/go-message"
 	"github.com/riverqueue/river"
 
 	"github.com/sealpost/sealpost/internal/account"
@@ -32,6 +35,7 @@ type world struct {
 	actor    account.Actor // clinic.example
 	other    account.Actor // other.example
 	master   vault.MasterKey
+	vault    *vault.Vault
 }
 
 func newWorld(t *testing.T, s *store.Store) *world {
@@ -74,52 +78,62 @@ func newWorld(t *testing.T, s *store.Store) *world {
 	if err := queue.AddWorker(q, river.WorkFunc(func(context.Context, *river.Job[messages.DeliverArgs]) error { return nil })); err != nil {
 		t.Fatal(err)
 	}
-	w.msgs = messages.New(s, v, doms, q, messages.Options{})
 	if w.tracking, err = New(ctx, s, v, mk, Options{BaseURL: testBase}); err != nil {
 		t.Fatal(err)
 	}
+	w.vault = v
+	w.msgs = messages.New(s, v, doms, q, messages.Options{Tracker: w.tracking})
 	return w
 }
 
-// sent is a marketing message accepted by the messages service and
-// instrumented per recipient as the send path does it.
+// sent is a marketing message accepted by the messages service, with
+// each recipient's composed body as delivery will send it.
 type sent struct {
 	id      string
-	html    []string // per recipient
-	headers [][]string
+	html    []string   // per recipient, decoded
+	headers [][]string // per recipient: its List-Unsubscribe* fields
 }
 
 func (w *world) send(actor account.Actor, html string, to ...string) sent {
 	w.t.Helper()
 	ctx := context.Background()
+	acct := actor.Principal.AccountID
 	acc, err := w.msgs.Send(ctx, actor, messages.Request{From: "news@" + actorDomain(w, actor), To: to,
 		Subject: "News", HTML: html, Kind: messages.KindMarketing}, "")
 	if err != nil {
 		w.t.Fatalf("send: %v", err)
 	}
-	plan, err := w.tracking.PlanFor(ctx, actor.Principal.AccountID, messages.KindMarketing, messages.Tracking{})
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	m := w.tracking.ForMessage(actor.Principal.AccountID, acc.ID, plan)
 	out := sent{id: acc.ID}
 	for i := range to {
-		body, hs, err := m.Recipient(i, html)
+		var sealed []byte
+		if err := w.db.Reader().QueryRow(ctx, "SELECT body_sealed FROM message_recipients WHERE account_id = $1 AND message_id = $2 AND rcpt_index = $3",
+			acct, acc.ID, i).Scan(&sealed); err != nil || sealed == nil {
+			w.t.Fatalf("recipient %d has no body of its own (%v)", i, err)
+		}
+		raw, err := w.vault.Open(ctx, acct, sealed, messages.RecipientBodyAD(acct, acc.ID, i))
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		out.html = append(out.html, body)
+		e, err := message.Read(bytes.NewReader(raw))
+		if err != nil {
+			w.t.Fatal(err)
+		}
 		var names []string
-		for _, h := range hs {
-			names = append(names, h.Name+": "+h.Value)
+		for _, k := range []string{"List-Unsubscribe", "List-Unsubscribe-Post"} {
+			if v := e.Header.Get(k); v != "" {
+				names = append(names, k+": "+v)
+			}
 		}
 		out.headers = append(out.headers, names)
-	}
-	if err := m.Seal(ctx); err != nil {
-		w.t.Fatal(err)
-	}
-	if err := w.db.InTx(ctx, func(tx store.Tx) error { return m.Insert(ctx, tx) }); err != nil {
-		w.t.Fatal(err)
+		var body string
+		_ = e.Walk(func(_ []int, p *message.Entity, err error) error {
+			if mt, _, _ := p.Header.ContentType(); err == nil && mt == "text/html" {
+				b, _ := io.ReadAll(p.Body)
+				body = string(b)
+			}
+			return nil
+		})
+		out.html = append(out.html, body)
 	}
 	return out
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/sealpost/sealpost/internal/mail"
+	"github.com/sealpost/sealpost/internal/messages"
 	"github.com/sealpost/sealpost/internal/store"
 )
 
@@ -158,4 +159,14 @@ func (m *Message) Insert(ctx context.Context, q store.Querier) error {
 		}
 	}
 	return nil
+}
+
+// Begin implements messages.Tracker: it plans a message and returns its
+// instrumentation, or nil when the plan changes nothing.
+func (s *Service) Begin(ctx context.Context, accountID, messageID, kind string, t messages.Tracking) (messages.MessageTracker, error) {
+	plan, err := s.PlanFor(ctx, accountID, kind, t)
+	if err != nil || !plan.Any() {
+		return nil, err
+	}
+	return s.ForMessage(accountID, messageID, plan), nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -80,10 +81,12 @@ func (s signer) encode(r Ref) (string, error) {
 
 // decode checks a token and returns what it names, or ErrInvalidToken.
 func (s signer) decode(tok string) (Ref, error) {
-	if len(tok) > maxTokenLen {
+	if len(tok) > maxTokenLen || strings.IndexFunc(tok, notBase64URL) >= 0 {
 		return Ref{}, ErrInvalidToken
 	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
+	// Strict and alphabet-only (the decoder skips CR and LF), so each
+	// Ref has exactly one token.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(tok)
 	if err != nil || len(b) < 2+32+1+macLen {
 		return Ref{}, ErrInvalidToken
 	}
@@ -121,6 +124,10 @@ func (s signer) decode(tok string) (Ref, error) {
 		return Ref{}, ErrInvalidToken
 	}
 	return r, nil
+}
+
+func notBase64URL(r rune) bool {
+	return !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 }
 
 func (s signer) mac(b []byte) []byte {

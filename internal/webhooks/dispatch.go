@@ -34,21 +34,22 @@ func (s *Service) backoff(attempts int) time.Duration {
 	return time.Duration(float64(d) * s.opts.Jitter())
 }
 
-// Dispatch runs the dispatcher once: it fans new events out to the
-// subscribed endpoints, then attempts due deliveries until none is left or
-// budget has passed. It reports how many attempts it made.
+// Dispatch runs the dispatcher once: until nothing is left to do or
+// budget has passed, it fans new events out to the subscribed endpoints
+// and attempts the due deliveries. It reports how many attempts it made.
 func (s *Service) Dispatch(ctx context.Context, budget time.Duration) (int, error) {
 	deadline := time.Now().Add(budget)
-	if err := s.FanOut(ctx); err != nil {
-		return 0, err
-	}
 	attempted := 0
 	for time.Now().Before(deadline) {
+		fanned, err := s.FanOut(ctx)
+		if err != nil {
+			return attempted, err
+		}
 		batch, err := s.claim(ctx, "", "", "", false)
 		if err != nil {
 			return attempted, err
 		}
-		if len(batch) == 0 {
+		if len(batch) == 0 && fanned < DefaultFanOutBatch {
 			return attempted, nil
 		}
 		s.attemptAll(ctx, batch)
@@ -60,37 +61,41 @@ func (s *Service) Dispatch(ctx context.Context, budget time.Duration) (int, erro
 // FanOut reads each account's events after its cursor (up to
 // DefaultFanOutBatch per account and run) and creates one delivery per
 // subscribed, enabled endpoint in one INSERT ... SELECT, then moves the
-// cursor. Events are read only once they are Settle old.
-func (s *Service) FanOut(ctx context.Context) error {
+// cursor. Events are read only once they are Settle old. It reports the
+// most events it read for one account, so the caller knows whether a
+// backlog remains (DefaultFanOutBatch).
+func (s *Service) FanOut(ctx context.Context) (int, error) {
 	rows, err := s.db.Reader().Query(ctx, "SELECT DISTINCT account_id FROM webhooks")
 	if err != nil {
-		return fmt.Errorf("webhook accounts: %w", err)
+		return 0, fmt.Errorf("webhook accounts: %w", err)
 	}
 	var accounts []string
 	for rows.Next() {
 		var a string
 		if err := rows.Scan(&a); err != nil {
 			rows.Close()
-			return err
+			return 0, err
 		}
 		accounts = append(accounts, a)
 	}
 	err = rows.Err()
 	rows.Close()
 	if err != nil {
-		return err
+		return 0, err
 	}
+	most := 0
 	for _, a := range accounts {
-		n, err := s.fanOutAccount(ctx, a)
+		read, inserted, err := s.fanOutAccount(ctx, a)
 		if err != nil {
-			return err
+			return most, err
 		}
-		s.metrics.fannedOut.Add(float64(n))
+		most = max(most, read)
+		s.metrics.fannedOut.Add(float64(inserted))
 	}
-	return nil
+	return most, nil
 }
 
-func (s *Service) fanOutAccount(ctx context.Context, accountID string) (int64, error) {
+func (s *Service) fanOutAccount(ctx context.Context, accountID string) (read int, inserted int64, err error) {
 	now := s.opts.Now()
 	// Event ids come from the producers' real clocks, whatever the
 	// service's clock says.
@@ -101,8 +106,7 @@ func (s *Service) fanOutAccount(ctx context.Context, accountID string) (int64, e
 		// millisecond too.
 		upper = boundID(wall.Add(time.Millisecond))
 	}
-	var inserted int64
-	err := s.db.InTx(ctx, func(tx store.Tx) error {
+	err = s.db.InTx(ctx, func(tx store.Tx) error {
 		lock := ""
 		if tx.Dialect() == store.Postgres {
 			lock = " FOR UPDATE" // one fan-out per account at a time
@@ -121,8 +125,8 @@ func (s *Service) fanOutAccount(ctx context.Context, accountID string) (int64, e
 			return fmt.Errorf("webhook cursor: %w", err)
 		}
 		var last *string
-		if err := tx.QueryRow(ctx, `SELECT max(id) FROM (SELECT id FROM message_events WHERE account_id = $1 AND id > $2 AND id < $3
-			ORDER BY id LIMIT $4) batch`, accountID, cursor, upper, DefaultFanOutBatch).Scan(&last); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT max(id), count(*) FROM (SELECT id FROM message_events WHERE account_id = $1 AND id > $2 AND id < $3
+			ORDER BY id LIMIT $4) batch`, accountID, cursor, upper, DefaultFanOutBatch).Scan(&last, &read); err != nil {
 			return fmt.Errorf("webhook events: %w", err)
 		}
 		if last == nil {
@@ -148,7 +152,7 @@ func (s *Service) fanOutAccount(ctx context.Context, accountID string) (int64, e
 		}
 		return nil
 	})
-	return inserted, err
+	return read, inserted, err
 }
 
 // claimed is a delivery this node holds a lease on.
@@ -234,7 +238,7 @@ func (s *Service) attemptAll(ctx context.Context, batch []claimed) {
 
 // attempt sends one claimed delivery and records the outcome.
 func (s *Service) attempt(ctx context.Context, c claimed) error {
-	url, secrets, err := s.secrets(ctx, c.AccountID, c.WebhookID)
+	url, secrets, err := s.endpoint(ctx, c.AccountID, c.WebhookID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // deleted meanwhile; its deliveries went with it
 	}
@@ -251,6 +255,11 @@ func (s *Service) attempt(ctx context.Context, c claimed) error {
 		return err
 	default:
 		res = s.sender.post(ctx, url, secrets, c.EventID, c.EventType, body)
+	}
+	if !res.ok() {
+		// Ids and the cause only: the URL may carry a receiver's token.
+		s.opts.Logger.Debug("webhooks: attempt failed", "webhook_id", c.WebhookID, "event_id", c.EventID,
+			"status", res.code, "cause", res.describe())
 	}
 	return s.record(ctx, c, res)
 }

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"slices"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -147,6 +147,61 @@ func TestRetryAfterAServerErrorKeepsTheEventID(t *testing.T) {
 		}
 		if len(r.unique) != 1 {
 			t.Errorf("receiver saw %d distinct events, want 1", len(r.unique))
+		}
+		for outcome, want := range map[string]float64{"retrying": 2, "succeeded": 1, "failed": 0} {
+			if got := w.metric("sealpost_webhook_deliveries_total", "outcome", outcome); got != want {
+				t.Errorf("deliveries{outcome=%q} = %v, want %v", outcome, got, want)
+			}
+		}
+		if got := w.metric("sealpost_webhook_queue_depth", "status", "retrying"); got != 0 {
+			t.Errorf("queue depth after success: %v", got)
+		}
+	})
+}
+
+func TestQueueMetricsShowWaitingDeliveries(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		w := newWorld(t, s)
+		r := newReceiver(t, 500)
+		w.create(w.a, r.URL, webhooks.EventDelivered)
+		msg := w.message(w.a, "pat@patient.example")
+		w.event(w.a, msg, webhooks.EventDelivered)
+		w.dispatch()
+		w.event(w.a, msg, webhooks.EventDelivered)
+		if _, err := w.svc.FanOut(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		w.advance(time.Minute)
+		if got := w.metric("sealpost_webhook_queue_depth", "status", "retrying"); got != 1 {
+			t.Errorf("retrying depth %v, want 1", got)
+		}
+		if got := w.metric("sealpost_webhook_queue_depth", "status", "pending"); got != 1 {
+			t.Errorf("pending depth %v, want 1", got)
+		}
+		if got := w.metric("sealpost_webhook_queue_lag_seconds", "", ""); got < 30 {
+			t.Errorf("lag %v, want at least 30s", got)
+		}
+		if got := w.metric("sealpost_webhook_events_fanned_out_total", "", ""); got != 2 {
+			t.Errorf("fanned out %v, want 2", got)
+		}
+	})
+}
+
+func TestPruneDeletesOnlyOldFinishedDeliveries(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		w := newWorld(t, s)
+		r := newReceiver(t, 200, 500)
+		h := w.create(w.a, r.URL, webhooks.EventDelivered)
+		msg := w.message(w.a, "pat@patient.example")
+		w.event(w.a, msg, webhooks.EventDelivered)
+		w.event(w.a, msg, webhooks.EventDelivered)
+		w.dispatch() // one succeeded, one retrying
+		n, err := w.svc.Prune(context.Background(), w.now().Add(time.Second))
+		if err != nil || n != 1 {
+			t.Fatalf("pruned %d (%v), want 1", n, err)
+		}
+		if log := w.deliveries(w.a, h.ID); len(log) != 1 || log[0].Status != webhooks.StatusRetrying {
+			t.Fatalf("left %+v", log)
 		}
 	})
 }
@@ -301,7 +356,6 @@ func TestTimeoutsAndRefusedConnectionsAreRetried(t *testing.T) {
 		dead := newReceiver(t)
 		deadURL := dead.URL
 		dead.Close()
-		ctx := context.Background()
 		h1 := w.create(w.a, slow.URL, webhooks.EventDelivered)
 		h2 := w.create(w.a, deadURL, webhooks.EventDelivered)
 		w.event(w.a, w.message(w.a, "pat@patient.example"), webhooks.EventDelivered)
@@ -315,6 +369,33 @@ func TestTimeoutsAndRefusedConnectionsAreRetried(t *testing.T) {
 				t.Errorf("the error quotes the URL: %q", d.LastError)
 			}
 		}
-		_ = ctx
+	})
+}
+
+func TestTwoNodesDispatchingSendEachEventOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		w := newWorld(t, s, func(o *webhooks.Options) { o.BatchSize = 3 })
+		other := w.service(func(o *webhooks.Options) { o.BatchSize = 3 })
+		r := newReceiver(t)
+		w.create(w.a, r.URL, webhooks.EventDelivered)
+		msg := w.message(w.a, "pat@patient.example")
+		for range 20 {
+			w.event(w.a, msg, webhooks.EventDelivered)
+		}
+		errs := make(chan error, 2)
+		for _, svc := range []*webhooks.Service{w.svc, other} {
+			go func() {
+				_, err := svc.Dispatch(context.Background(), 10*time.Second)
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := len(r.requests()); got != 20 || len(r.unique) != 20 {
+			t.Fatalf("receiver got %d requests, %d distinct; want 20 each", got, len(r.unique))
+		}
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -308,9 +307,9 @@ func (s *Service) RotateSecret(ctx context.Context, actor account.Actor, id stri
 	return WithSecret{Webhook: w, Secret: secret}, nil
 }
 
-// secrets returns the secrets that sign a webhook's requests now, the
-// current one first.
-func (s *Service) secrets(ctx context.Context, accountID, id string) (string, []string, error) {
+// endpoint returns a webhook's URL and the secrets that sign its requests
+// now, the current one first.
+func (s *Service) endpoint(ctx context.Context, accountID, id string) (string, []string, error) {
 	var u string
 	var current, previous []byte
 	var until int64
@@ -325,11 +324,11 @@ func (s *Service) secrets(ctx context.Context, accountID, id string) (string, []
 	}
 	out := []string{string(plain)}
 	if len(previous) > 0 && until > store.Micros(s.opts.Now()) {
-		if p, err := s.vault.Open(ctx, accountID, previous, secretAD(accountID, id, "previous")); err == nil {
-			out = append(out, string(p))
-		} else if !errors.Is(err, context.Canceled) {
-			s.opts.Logger.Warn("webhooks: previous secret does not open", "webhook_id", id)
+		p, err := s.vault.Open(ctx, accountID, previous, secretAD(accountID, id, "previous"))
+		if err != nil {
+			return "", nil, fmt.Errorf("open previous webhook secret: %w", err)
 		}
+		out = append(out, string(p))
 	}
 	return u, out, nil
 }

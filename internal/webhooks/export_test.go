@@ -1,4 +1,7 @@
 package webhooks
 
-// PublicAddr exposes publicAddr to the tests.
-var PublicAddr = publicAddr
+// PublicAddr and ValidateURL expose internals to the tests.
+var (
+	PublicAddr  = publicAddr
+	ValidateURL = (*Service).validateURL
+)

@@ -31,6 +31,7 @@ type world struct {
 	vault  *vault.Vault
 	log    *audit.Log
 	svc    *webhooks.Service
+	reg    *prometheus.Registry
 	a, b   account.Actor
 	mu     sync.Mutex
 	clock  time.Time
@@ -64,8 +65,9 @@ func newWorld(t *testing.T, s *store.Store, tune ...func(*webhooks.Options)) *wo
 // service returns a webhooks service on the world's store and clock.
 func (w *world) service(tune ...func(*webhooks.Options)) *webhooks.Service {
 	w.t.Helper()
+	w.reg = prometheus.NewRegistry()
 	opts := webhooks.Options{AllowHTTP: true, AllowPrivateNetworks: true, Timeout: 5 * time.Second, Settle: -1,
-		Registerer: prometheus.NewRegistry(), Now: w.now, Jitter: func() float64 { return 1 }}
+		Registerer: w.reg, Now: w.now, Jitter: func() float64 { return 1 }}
 	for _, f := range tune {
 		f(&opts)
 	}
@@ -208,4 +210,38 @@ func (r *receiver) requests() []received {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]received(nil), r.got...)
+}
+
+// metric returns the value of a metric of the world's registry, the
+// series with label=value (or the only one when label is empty); 0 when
+// it has none.
+func (w *world) metric(name, label, value string) float64 {
+	w.t.Helper()
+	families, err := w.reg.Gather()
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			match := label == ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					match = true
+				}
+			}
+			if !match {
+				continue
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
 }

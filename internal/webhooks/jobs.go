@@ -49,7 +49,8 @@ func (w *DispatchWorker) Work(ctx context.Context, _ *river.Job[DispatchArgs]) e
 	return err
 }
 
-// Register adds the dispatcher's worker and its periodic job to q.
+// Register adds the dispatcher's and the pruner's workers and periodic
+// jobs to q.
 func Register(q *queue.Queue, s *Service, every time.Duration) error {
 	if every <= 0 {
 		every = DefaultPollInterval
@@ -57,5 +58,42 @@ func Register(q *queue.Queue, s *Service, every time.Duration) error {
 	if err := queue.AddWorker(q, &DispatchWorker{Service: s}); err != nil {
 		return err
 	}
+	if err := queue.AddWorker(q, &PruneWorker{Service: s}); err != nil {
+		return err
+	}
+	if err := q.AddPeriodic(pruneInterval, func() river.JobArgs { return PruneArgs{} }, false); err != nil {
+		return err
+	}
 	return q.AddPeriodic(every, func() river.JobArgs { return DispatchArgs{} }, true)
+}
+
+// Retention is how long finished deliveries (succeeded or failed) stay
+// in the log.
+const Retention = 30 * 24 * time.Hour
+
+// pruneInterval is how often the leader prunes the log.
+const pruneInterval = time.Hour
+
+// PruneArgs is the job that deletes finished deliveries older than
+// Retention.
+type PruneArgs struct{}
+
+// Kind implements river.JobArgs.
+func (PruneArgs) Kind() string { return "webhooks.prune" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts.
+func (PruneArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queue.QueueEvents, MaxAttempts: 1}
+}
+
+// PruneWorker works PruneArgs.
+type PruneWorker struct {
+	river.WorkerDefaults[PruneArgs]
+	Service *Service
+}
+
+// Work implements river.Worker.
+func (w *PruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
+	_, err := w.Service.Prune(ctx, w.Service.opts.Now().Add(-Retention))
+	return err
 }

@@ -171,3 +171,14 @@ func (s *Service) attemptNow(ctx context.Context, accountID, webhookID, id strin
 	}
 	return s.Delivery(ctx, accountID, webhookID, id)
 }
+
+// Prune deletes finished deliveries (succeeded or failed) last changed
+// before before, in every account, and reports how many.
+func (s *Service) Prune(ctx context.Context, before time.Time) (int64, error) {
+	n, err := s.db.Writer().Exec(ctx, `DELETE FROM webhook_deliveries WHERE status IN ('succeeded', 'failed') AND updated_at < $1`,
+		store.Micros(before))
+	if err != nil {
+		return 0, fmt.Errorf("prune webhook deliveries: %w", err)
+	}
+	return n, nil
+}

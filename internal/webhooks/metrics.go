@@ -3,6 +3,7 @@ package webhooks
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -60,7 +61,7 @@ func newMetrics(db *store.Store, opts Options) (*metrics, error) {
 			}
 		}
 	}
-	q := &queueCollector{db: db, now: opts.Now,
+	q := &queueCollector{db: db, now: opts.Now, logger: opts.Logger,
 		depth: prometheus.NewDesc(MetricDepth, "Webhook deliveries waiting to be sent, by status (pending, retrying).", []string{"status"}, nil),
 		lag:   prometheus.NewDesc(MetricLag, "How long the oldest due webhook delivery has waited past its attempt time (0 when none is due).", nil, nil),
 	}
@@ -78,6 +79,7 @@ func newMetrics(db *store.Store, opts Options) (*metrics, error) {
 type queueCollector struct {
 	db         *store.Store
 	now        func() time.Time
+	logger     *slog.Logger
 	depth, lag *prometheus.Desc
 }
 
@@ -89,6 +91,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	counts := map[string]float64{StatusPending: 0, StatusRetrying: 0}
 	rows, err := c.db.Reader().Query(ctx, `SELECT status, count(*) FROM webhook_deliveries WHERE status IN ('pending', 'retrying') GROUP BY status`)
 	if err != nil {
+		c.logger.Warn("webhooks: queue depth metric", slog.Any("error", err))
 		return
 	}
 	for rows.Next() {
@@ -106,6 +109,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	var oldest *int64
 	if err := c.db.Reader().QueryRow(ctx, `SELECT min(next_attempt_at) FROM webhook_deliveries
 		WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $1`, now).Scan(&oldest); err != nil {
+		c.logger.Warn("webhooks: queue lag metric", slog.Any("error", err))
 		return
 	}
 	lag := 0.0

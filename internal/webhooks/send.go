@@ -153,7 +153,7 @@ func describeError(err error) string {
 	switch {
 	case errors.Is(err, ErrDestination):
 		return "destination address not allowed (private, loopback or link-local)"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, http.ErrHandlerTimeout), isTimeout(err):
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
 		return "timed out"
 	case errors.As(err, &dnsErr):
 		if dnsErr.IsNotFound {

@@ -11,8 +11,8 @@ CREATE TABLE templates (
     missing_variables TEXT NOT NULL,              -- error | empty
     active_version    INTEGER NOT NULL,
     latest_version    INTEGER NOT NULL,
-    created_at        INTEGER NOT NULL,
-    updated_at        INTEGER NOT NULL
+    created_at        BIGINT  NOT NULL,
+    updated_at        BIGINT  NOT NULL
 );
 CREATE UNIQUE INDEX templates_account_name ON templates(account_id, name);
 CREATE INDEX templates_account_created ON templates(account_id, created_at, id);
@@ -25,7 +25,7 @@ CREATE TABLE template_versions (
     subject      TEXT NOT NULL,
     text_body    TEXT NOT NULL,
     html_body    TEXT NOT NULL,
-    created_at   INTEGER NOT NULL,
+    created_at   BIGINT  NOT NULL,
     PRIMARY KEY (template_id, version)
 );
 

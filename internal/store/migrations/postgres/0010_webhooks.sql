@@ -61,6 +61,7 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status IN ('pending', 'retrying');
 CREATE INDEX webhook_deliveries_log ON webhook_deliveries(account_id, webhook_id, event_id);
+CREATE INDEX webhook_deliveries_done ON webhook_deliveries(updated_at) WHERE status IN ('succeeded', 'failed');
 
 -- The dispatcher reads an account's events in id order after its cursor.
 CREATE INDEX message_events_account_id ON message_events(account_id, id);
