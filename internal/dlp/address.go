@@ -16,7 +16,9 @@ func (a *analysis) addresses() {
 			return
 		}
 		k := h.w0
-		full := streetWords[a.key(k)]
+		// A lower-case street name only before a lower-case suffix
+		// written in full: "12 oak street", not "12 covers Street".
+		full := streetWords[a.key(k)] && !isUpper(a.text[h.start])
 		names, j := 0, k-1
 		for ; j >= 0 && names <= 4; j-- {
 			if !a.sameLine(j) {
@@ -25,7 +27,7 @@ func (a *analysis) addresses() {
 			if names > 0 && a.houseNumber(j) {
 				break
 			}
-			if !a.streetName(j, full) {
+			if !a.streetName(j, full && names == 0) {
 				break
 			}
 			names++
@@ -107,7 +109,13 @@ func (a *analysis) streetName(j int, full bool) bool {
 		r, _ := utf8.DecodeRuneInString(s)
 		return unicode.IsUpper(r)
 	}
-	return full && len(s) > 2
+	return full && len(s) > 2 && !stopWords[string(a.lower[w.start:w.end])]
+}
+
+// stopWords never name a street: "3 blocks down the street".
+var stopWords = map[string]bool{
+	"the": true, "this": true, "that": true, "our": true, "your": true, "my": true,
+	"his": true, "her": true, "their": true, "its": true, "and": true, "for": true,
 }
 
 // stateZIPAfter reports a two-letter state and a ZIP code within the few

@@ -69,28 +69,28 @@ func (e *notObjectError) Error() string { return e.name + " is not an object" }
 
 // lookup reads path from recv, a value of the data; only objects (maps)
 // are looked into, so nothing but the data is reachable.
-func (st *execState) lookup(recv any, pos int, path ...string) (any, error) {
+func (st *execState) lookup(recv any, pos int, lenient bool, path ...string) (any, error) {
 	if err := st.step(); err != nil {
 		return nil, err
 	}
 	v := recv
 	for i, k := range path {
 		if v == nil {
-			return st.missing(path[:i+1], pos)
+			return st.missing(path[:i+1], pos, lenient)
 		}
 		m, ok := v.(map[string]any)
 		if !ok {
 			return nil, &notObjectError{name: strings.Join(path[:i], "."), pos: pos}
 		}
 		if v, ok = m[k]; !ok {
-			return st.missing(path[:i+1], pos)
+			return st.missing(path[:i+1], pos, lenient)
 		}
 	}
 	return v, nil
 }
 
-func (st *execState) missing(path []string, pos int) (any, error) {
-	if st.policy == MissingEmpty {
+func (st *execState) missing(path []string, pos int, lenient bool) (any, error) {
+	if lenient || st.policy == MissingEmpty {
 		return nil, nil
 	}
 	return nil, &missingError{name: strings.Join(path, "."), pos: pos}

@@ -87,6 +87,15 @@ func TestMissingVariablePolicy(t *testing.T) {
 	}
 }
 
+func TestPresenceChecksAreLenientUnderTheErrorPolicy(t *testing.T) {
+	t.Parallel()
+	c := templates.Content{Subject: "s", Text: `{{if .coupon}}c{{end}}{{with .a.b}}w{{end}}{{range .list}}r{{end}}|{{.clinic | default "the clinic"}}|{{default "x" .y.z}}`}
+	got, err := compile(t, c, templates.MissingError).Render(context.Background(), nil)
+	if err != nil || got.Text != "|the clinic|x" {
+		t.Errorf("got %q, %v", got.Text, err)
+	}
+}
+
 func TestCompileRefuses(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {

@@ -20,7 +20,10 @@ const (
 //
 //   - every field access (.a.b, $x.a, (pipe).a) becomes a call of the
 //     look-up function, which reads only maps of the data, applies the
-//     missing-variable policy and counts a step;
+//     missing-variable policy and counts a step; a look-up that asks
+//     whether a value is there (in the condition of if, with and range,
+//     and as the value given to default) is lenient: missing is empty
+//     under either policy;
 //   - every loop body starts with a call of the tick function, which
 //     counts a step and checks the deadline;
 //   - every printing action ends with the print function, which prints
@@ -53,7 +56,7 @@ func (rw rewriter) node(n parse.Node) error {
 	case *parse.TextNode, *parse.CommentNode, *parse.BreakNode, *parse.ContinueNode:
 		return nil
 	case *parse.ActionNode:
-		if err := rw.pipe(n.Pipe); err != nil {
+		if err := rw.pipe(n.Pipe, false); err != nil {
 			return err
 		}
 		if len(n.Pipe.Decl) == 0 {
@@ -74,7 +77,7 @@ func (rw rewriter) node(n parse.Node) error {
 }
 
 func (rw rewriter) branch(b *parse.BranchNode, loop bool) error {
-	if err := rw.pipe(b.Pipe); err != nil {
+	if err := rw.pipe(b.Pipe, true); err != nil {
 		return err
 	}
 	if err := rw.list(b.List); err != nil {
@@ -94,13 +97,15 @@ func (rw rewriter) branch(b *parse.BranchNode, loop bool) error {
 	return nil
 }
 
-func (rw rewriter) pipe(p *parse.PipeNode) error {
+// pipe rewrites a pipeline; lenient marks its look-ups so.
+func (rw rewriter) pipe(p *parse.PipeNode, lenient bool) error {
 	if p == nil {
 		return nil
 	}
-	for _, c := range p.Cmds {
+	for ci, c := range p.Cmds {
+		soft := lenient || isCall(c, "default") || ci+1 < len(p.Cmds) && isCall(p.Cmds[ci+1], "default")
 		for i, arg := range c.Args {
-			n, err := rw.arg(c.Pos, arg)
+			n, err := rw.arg(c.Pos, arg, soft)
 			if err != nil {
 				return err
 			}
@@ -112,7 +117,7 @@ func (rw rewriter) pipe(p *parse.PipeNode) error {
 
 // arg checks and rewrites one argument of the command at pos (where
 // look-up errors point).
-func (rw rewriter) arg(pos parse.Pos, n parse.Node) (parse.Node, error) {
+func (rw rewriter) arg(pos parse.Pos, n parse.Node, lenient bool) (parse.Node, error) {
 	switch n := n.(type) {
 	case *parse.DotNode, *parse.StringNode, *parse.NumberNode, *parse.BoolNode, *parse.NilNode:
 		return n, nil
@@ -122,30 +127,37 @@ func (rw rewriter) arg(pos parse.Pos, n parse.Node) (parse.Node, error) {
 		}
 		return n, nil
 	case *parse.FieldNode:
-		return lookup(pos, &parse.DotNode{Pos: n.Pos}, n.Ident), nil
+		return lookup(pos, lenient, &parse.DotNode{Pos: n.Pos}, n.Ident), nil
 	case *parse.VariableNode:
 		if len(n.Ident) == 1 {
 			return n, nil
 		}
 		v := &parse.VariableNode{NodeType: parse.NodeVariable, Pos: n.Pos, Ident: n.Ident[:1]}
-		return lookup(pos, v, n.Ident[1:]), nil
+		return lookup(pos, lenient, v, n.Ident[1:]), nil
 	case *parse.ChainNode:
-		inner, err := rw.arg(pos, n.Node)
+		inner, err := rw.arg(pos, n.Node, lenient)
 		if err != nil {
 			return nil, err
 		}
-		return lookup(pos, inner, n.Field), nil
+		return lookup(pos, lenient, inner, n.Field), nil
 	case *parse.PipeNode:
-		return n, rw.pipe(n)
+		return n, rw.pipe(n, lenient)
 	default:
 		return nil, rw.fail(n.Position(), "this construct is not allowed")
 	}
 }
 
-// lookup is (__sp_lookup RECV POS "a" "b").
-func lookup(pos parse.Pos, recv parse.Node, path []string) parse.Node {
+// isCall reports whether c calls the function name.
+func isCall(c *parse.CommandNode, name string) bool {
+	id, ok := c.Args[0].(*parse.IdentifierNode)
+	return ok && id.Ident == name
+}
+
+// lookup is (__sp_lookup RECV POS LENIENT "a" "b").
+func lookup(pos parse.Pos, lenient bool, recv parse.Node, path []string) parse.Node {
 	args := []parse.Node{ident(pos, fnLookup), recv,
-		&parse.NumberNode{NodeType: parse.NodeNumber, Pos: pos, IsInt: true, Int64: int64(pos), Text: strconv.Itoa(int(pos))}}
+		&parse.NumberNode{NodeType: parse.NodeNumber, Pos: pos, IsInt: true, Int64: int64(pos), Text: strconv.Itoa(int(pos))},
+		&parse.BoolNode{NodeType: parse.NodeBool, Pos: pos, True: lenient}}
 	for _, k := range path {
 		args = append(args, &parse.StringNode{NodeType: parse.NodeString, Pos: pos, Quoted: strconv.Quote(k), Text: k})
 	}

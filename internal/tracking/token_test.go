@@ -58,6 +58,7 @@ func TestTokenRefusals(t *testing.T) {
 		"extended":                          tok + "AA",
 		"signed with another key is forged": forged,
 		"far too long":                      strings.Repeat("A", 500),
+		"a line break inside (the decoder would skip it)": tok[:10] + "\r\n" + tok[10:],
 	}
 	for i := range raw {
 		cases[fmt.Sprintf("a flipped bit at byte %d", i)] = flipped(i)
