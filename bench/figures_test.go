@@ -39,6 +39,7 @@ func TestFiguresRunEndToEndOnEveryStore(t *testing.T) {
 	}
 	rep, err := Figures(context.Background(), cfg)
 	if err != nil {
+		logErrors(t, dir+"/server.log")
 		t.Fatal(err)
 	}
 	seen := map[string]int{}
@@ -100,5 +101,16 @@ func TestTreeCPUCountsThisProcess(t *testing.T) {
 	_ = x
 	if TreeCPU(os.Getpid()) <= 0 {
 		t.Fatal("no CPU time read for this process")
+	}
+}
+
+// logErrors shows the server's error log lines (the log dies with the
+// test's directory).
+func logErrors(t *testing.T, path string) {
+	b, _ := os.ReadFile(path)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, `"level":"ERROR"`) {
+			t.Log(line)
+		}
 	}
 }

@@ -351,8 +351,10 @@ func (wb *Web) verifySubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	// Max-Age rather than Expires: the browser's clock need not agree
+	// with ours.
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: sess.Token(), Path: "/", Secure: true, HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Expires: sess.ExpiresAt})
+		SameSite: http.SameSiteStrictMode, MaxAge: max(1, int(sess.ExpiresAt.Sub(wb.svc.now()).Seconds()))})
 	http.Redirect(w, r, "/p/"+token, http.StatusSeeOther)
 }
 
