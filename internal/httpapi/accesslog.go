@@ -5,12 +5,15 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // observe records the finished request in the metrics and the access log.
-// The log line holds no body, query string or header values: the path is
-// logged without its query, which may carry search terms.
+// The log line holds no body, query string or header values, and no
+// path segment a client chose: paths carry addresses (/v1/suppressions/
+// {address}) and bearer tokens (tracking, unsubscribe and portal links),
+// so the matched route pattern stands for the path.
 func (s *Server) observe(r *http.Request, st *requestState) {
 	elapsed := time.Since(st.start)
 	route := routeLabel(st.pattern)
@@ -23,11 +26,28 @@ func (s *Server) observe(r *http.Request, st *requestState) {
 		slog.String("request_id", st.id),
 		slog.String("method", method),
 		slog.String("route", route),
-		slog.String("path", r.URL.Path),
+		slog.String("path", loggedPath(r.URL.Path, st.pattern)),
 		slog.Int("status", status),
 		slog.Int64("bytes", st.w.bytes),
 		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 		slog.String("remote_ip", remoteIP(r.RemoteAddr)))
+}
+
+// loggedPath is what the access log may show of path: nothing beyond the
+// route for a matched request, and only the first segment of an
+// unmatched one.
+func loggedPath(path, pattern string) string {
+	if pattern != "" {
+		return routeLabel(pattern)
+	}
+	rest := strings.TrimPrefix(path, "/")
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		return "/" + rest[:i] + "/…"
+	}
+	if len(rest) > 64 {
+		return "/" + rest[:64] + "…"
+	}
+	return "/" + rest
 }
 
 // remoteIP is the peer address without its port. Forwarding headers are
