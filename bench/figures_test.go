@@ -28,7 +28,7 @@ func storeTargets(t *testing.T) []StoreTarget {
 
 func TestFiguresRunEndToEndOnEveryStore(t *testing.T) {
 	dir := t.TempDir()
-	cfg := FiguresConfig{Messages: 200, Domains: 3, Batch: 100, Concurrency: 4, APIMessages: 60, RelayMessages: 60,
+	cfg := FiguresConfig{Messages: 200, Domains: 3, Batch: 50, Concurrency: 4, APIMessages: 40, RelayMessages: 40,
 		Sink:   SinkConfig{TempFail: 0.05, PermFail: 0.05},
 		Stores: storeTargets(t), Launch: InProcessLauncher(dir + "/server.log"), Dir: dir, Log: t.Logf,
 		ServerEnv: []string{"SEALPOST_LOG_LEVEL=warn", "SEALPOST_QUEUE_POLL_INTERVAL=100ms"}}

@@ -31,6 +31,7 @@ import (
 	"github.com/sealpost/sealpost/internal/messages"
 	"github.com/sealpost/sealpost/internal/mfa"
 	"github.com/sealpost/sealpost/internal/oauth"
+	"github.com/sealpost/sealpost/internal/portal"
 	"github.com/sealpost/sealpost/internal/queue"
 	"github.com/sealpost/sealpost/internal/resolve"
 	"github.com/sealpost/sealpost/internal/retention"
@@ -70,6 +71,10 @@ type App struct {
 	Delivery *delivery.Engine
 	// Webhooks delivers message events to customers' endpoints.
 	Webhooks *webhooks.Service
+	// Portal is the recipient portal (deposits, sessions, sweeps) and
+	// PortalWeb its pages under /p/.
+	Portal    *portal.Service
+	PortalWeb *portal.Web
 	// Retention holds the accounts' retention periods; Shredder is the
 	// sweeper that crypto-shreds what outlived them.
 	Retention *retention.Service
@@ -213,6 +218,13 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 	if err != nil {
 		return nil, err
 	}
+	portalSvc, portalWeb, err := newPortal(ctx, cfg, s, v, master, q, auditLog, msgs, sendingDomains, accounts, logger)
+	if err != nil {
+		return nil, err
+	}
+	if err := registerPortalJobs(q, portalSvc); err != nil {
+		return nil, err
+	}
 	policies, shredder, err := newRetention(s, auditLog, q, logger, reg)
 	if err != nil {
 		return nil, err
@@ -243,6 +255,8 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		Templates: tmpls,
 		Retention: policies,
 		Shredder:  shredder,
+		Portal:    portalSvc,
+		PortalWeb: portalWeb,
 	}, nil
 }
 

@@ -66,6 +66,9 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 	for pattern, h := range a.Tracking.Routes() {
 		api.Handle(pattern, h)
 	}
+	for pattern, h := range a.PortalWeb.Routes() {
+		api.Handle(pattern, h)
+	}
 	srv := &http.Server{
 		Handler:           api.Handler(),
 		TLSConfig:         tlsConf,

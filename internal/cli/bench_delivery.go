@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sealpost/sealpost/bench"
@@ -46,6 +48,10 @@ func runDeliveryFigures(ctx context.Context, env Env, args []string) error {
 	if *pgURL == "" && !*sqliteOnly {
 		*pgURL = lookupEnv(env.Environ, "SEALPOST_TEST_POSTGRES")
 	}
+	// Ctrl-C ends the run through ctx, so the private Postfix (a daemon
+	// that would outlive this process) and the server are stopped.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	var serverEnv []string
 	for _, kv := range sets {
 		k, v, ok := strings.Cut(kv, "=")

@@ -41,6 +41,7 @@ type Config struct {
 	Vault      Vault      `yaml:"vault"`
 	Queue      Queue      `yaml:"queue"`
 	Console    Console    `yaml:"console"`
+	Portal     Portal     `yaml:"portal"`
 	Delivery   Delivery   `yaml:"delivery"`
 	DNS        DNS        `yaml:"dns"`
 	Submission Submission `yaml:"submission"`
@@ -145,6 +146,23 @@ type Console struct {
 	// AbsoluteTimeout ends a session this long after sign-in, however
 	// active.
 	AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
+}
+
+// Portal configures the recipient portal (its links start with
+// http.public_url).
+type Portal struct {
+	// CodeTTL is how long a one-time code works.
+	CodeTTL time.Duration `yaml:"code_ttl"`
+	// MaxCodeAttempts wrong codes in a row lock a link for Lockout.
+	MaxCodeAttempts int           `yaml:"max_code_attempts"`
+	Lockout         time.Duration `yaml:"lockout"`
+	// IdleTimeout signs a recipient out after this long without a request.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// AbsoluteTimeout ends a recipient's session this long after sign-in.
+	AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
+	// Retention is how long a portal message stays readable when its
+	// account sets no retention of its own.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // Log configures the process log.
@@ -279,6 +297,14 @@ func Default() Config {
 		Console: Console{
 			IdleTimeout:     15 * time.Minute,
 			AbsoluteTimeout: 12 * time.Hour,
+		},
+		Portal: Portal{
+			CodeTTL:         10 * time.Minute,
+			MaxCodeAttempts: 5,
+			Lockout:         15 * time.Minute,
+			IdleTimeout:     15 * time.Minute,
+			AbsoluteTimeout: time.Hour,
+			Retention:       30 * 24 * time.Hour,
 		},
 		Bootstrap: Bootstrap{
 			AccountName: "Sealpost",

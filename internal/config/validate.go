@@ -58,6 +58,14 @@ func (c Config) Validate() error {
 	v.check("console.idle_timeout", c.Console.IdleTimeout >= time.Minute && c.Console.IdleTimeout <= c.Console.AbsoluteTimeout,
 		"must be at least 1m and at most console.absolute_timeout")
 	v.check("console.absolute_timeout", c.Console.AbsoluteTimeout <= 7*24*time.Hour, "must be at most 168h")
+	po := c.Portal
+	v.check("portal.code_ttl", po.CodeTTL >= time.Minute && po.CodeTTL <= time.Hour, "must be between 1m and 1h")
+	v.check("portal.max_code_attempts", po.MaxCodeAttempts >= 1 && po.MaxCodeAttempts <= 20, "must be between 1 and 20")
+	v.check("portal.lockout", po.Lockout >= time.Minute && po.Lockout <= 24*time.Hour, "must be between 1m and 24h")
+	v.check("portal.idle_timeout", po.IdleTimeout >= time.Minute && po.IdleTimeout <= po.AbsoluteTimeout,
+		"must be at least 1m and at most portal.absolute_timeout")
+	v.check("portal.absolute_timeout", po.AbsoluteTimeout <= 24*time.Hour, "must be at most 24h")
+	v.check("portal.retention", po.Retention >= time.Hour && po.Retention <= 7*365*24*time.Hour, "must be between 1h and 61320h (seven years)")
 	if _, err := c.Delivery.ParsedRoutes(); err != nil {
 		v.add("delivery.routes", err.Error())
 	}

@@ -3,6 +3,7 @@ package delivery_test
 import (
 	"bytes"
 	"context"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func templated(t *testing.T, w *world) (*messages.Service, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return messages.New(w.db, w.vault, w.domains, q, messages.Options{Lifetime: time.Hour, Now: w.now, Templates: tmpls}), tpl.ID
+	return messages.New(w.db, w.vault, w.domains, q, messages.Options{Lifetime: 24 * time.Hour, Now: w.now, Templates: tmpls}), tpl.ID
 }
 
 func TestRecipientsWithOwnBodiesGetTheirOwnTransaction(t *testing.T) {
@@ -118,6 +119,43 @@ func TestARecipientBodyCannotBeSentToAnotherRecipient(t *testing.T) {
 		}
 		if !strings.Contains(string(w.sink.Messages()[0].Data), "Dear Bob") {
 			t.Error("bob did not get his own message")
+		}
+	})
+}
+
+// Rescheduling a message moves the Date of its recipients' own bodies too.
+func TestRescheduleRedatesRecipientBodies(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		w := newWorld(t, s, delivery.TLSRequired)
+		msgs, tplID := templated(t, w)
+		acc, err := msgs.Send(ctx, w.actor, messages.Request{From: "reminders@clinic.example", SendAt: w.now().Add(time.Hour),
+			To: []string{"ada@patient.example", "bob@patient.example"}, Template: tplID, TemplateData: map[string]any{"note": "x"},
+			RecipientData: map[string]map[string]any{"ada@patient.example": {"name": "Ada"}, "bob@patient.example": {"name": "Bob"}}}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := w.now().Add(2 * time.Hour).Truncate(time.Second)
+		if _, err := msgs.Reschedule(ctx, w.actor.Principal.AccountID, acc.ID, at); err != nil {
+			t.Fatal(err)
+		}
+		w.advance(3 * time.Hour)
+		w.deliver("patient.example")
+		got := w.sink.Messages()
+		if len(got) != 2 {
+			t.Fatalf("the sink received %d messages, want 2", len(got))
+		}
+		dateLine := regexp.MustCompile(`(?m)^Date: (.*)\r$`)
+		for _, m := range got {
+			match := dateLine.FindSubmatch(m.Data)
+			if match == nil {
+				t.Fatalf("no Date in the message to %s", m.Rcpts[0])
+			}
+			d, err := time.Parse(time.RFC1123Z, string(match[1]))
+			if err != nil || !d.Equal(at) {
+				t.Errorf("the message to %s is dated %s, want %s", m.Rcpts[0], match[1], at)
+			}
 		}
 	})
 }

@@ -14,6 +14,7 @@ import (
 // corpusCase is one labelled snippet of testdata/corpus.tsv.
 type corpusCase struct {
 	line   int
+	batch  int // 1: written with the detectors; 2: written after they were frozen
 	part   PartKind
 	expect map[Type]bool
 	text   string
@@ -28,8 +29,12 @@ func loadCorpus(t testing.TB) []corpusCase {
 	defer f.Close()
 	var out []corpusCase
 	sc := bufio.NewScanner(f)
+	batch := 1
 	for n := 1; sc.Scan(); n++ {
 		line := sc.Text()
+		if strings.HasPrefix(line, "# ===") {
+			batch++
+		}
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
@@ -37,7 +42,7 @@ func loadCorpus(t testing.TB) []corpusCase {
 		if len(fields) != 3 {
 			t.Fatalf("corpus.tsv:%d: want 3 tab-separated fields", n)
 		}
-		c := corpusCase{line: n, part: PartKind(fields[0]), expect: map[Type]bool{}, text: unescapeCorpus(t, n, fields[2])}
+		c := corpusCase{line: n, batch: batch, part: PartKind(fields[0]), expect: map[Type]bool{}, text: unescapeCorpus(t, n, fields[2])}
 		if fields[1] != "-" {
 			for _, ty := range strings.Split(fields[1], ",") {
 				if !knownType(Type(ty)) {
@@ -129,6 +134,7 @@ func TestCorpusPrecisionRecall(t *testing.T) {
 		per[ty] = &tally{}
 	}
 	var all tally
+	batches := map[int]*tally{1: {}, 2: {}}
 	negatives, cleanNegatives := 0, 0
 	for _, c := range cases {
 		res := s.Scan(context.Background(), c.message())
@@ -143,13 +149,16 @@ func TestCorpusPrecisionRecall(t *testing.T) {
 			case got[ty] && c.expect[ty]:
 				per[ty].tp++
 				all.tp++
+				batches[c.batch].tp++
 			case got[ty]:
 				per[ty].fp++
 				all.fp++
+				batches[c.batch].fp++
 				t.Logf("false positive %s at corpus.tsv:%d", ty, c.line)
 			case c.expect[ty]:
 				per[ty].fn++
 				all.fn++
+				batches[c.batch].fn++
 				t.Logf("missed %s at corpus.tsv:%d", ty, c.line)
 			}
 		}
@@ -167,6 +176,10 @@ func TestCorpusPrecisionRecall(t *testing.T) {
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %.2f | %.2f |\n", ty, p.tp, p.fp, p.fn, p.precision(), p.recall())
 	}
 	fmt.Fprintf(&b, "| **overall** | %d | %d | %d | **%.3f** | **%.3f** |\n", all.tp, all.fp, all.fn, all.precision(), all.recall())
+	for _, n := range []int{1, 2} {
+		bt := batches[n]
+		fmt.Fprintf(&b, "| batch %d | %d | %d | %d | %.3f | %.3f |\n", n, bt.tp, bt.fp, bt.fn, bt.precision(), bt.recall())
+	}
 	fmt.Fprintf(&b, "\n%d snippets, %d hard negatives (%d of them judged free of PHI by ContainsPHI)\n", len(cases), negatives, cleanNegatives)
 	t.Log(b.String())
 

@@ -2,10 +2,13 @@ package messages
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/sealpost/sealpost/internal/mail"
+	"github.com/sealpost/sealpost/internal/store"
 )
 
 // Per-recipient bodies. A message has one composed body for all its
@@ -79,4 +82,50 @@ func nullBytes(b []byte) any {
 		return nil
 	}
 	return b
+}
+
+// redateRecipientBodies gives every recipient's own body of message id
+// the Date at (Reschedule moves the message's send time).
+func (s *Service) redateRecipientBodies(ctx context.Context, tx store.Tx, accountID, id string, at time.Time) error {
+	if s.vault == nil {
+		return nil
+	}
+	rows, err := tx.Query(ctx, `SELECT rcpt_index, body_sealed FROM message_recipients
+		WHERE account_id = $1 AND message_id = $2 AND body_sealed IS NOT NULL`, accountID, id)
+	if err != nil {
+		return fmt.Errorf("reschedule: read recipient bodies: %w", err)
+	}
+	bodies := map[int][]byte{}
+	for rows.Next() {
+		var i int
+		var b []byte
+		if err := rows.Scan(&i, &b); err != nil {
+			rows.Close()
+			return err
+		}
+		bodies[i] = b
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i, sealed := range bodies {
+		ad := RecipientBodyAD(accountID, id, i)
+		raw, err := s.vault.Open(ctx, accountID, sealed, ad)
+		if err != nil {
+			return fmt.Errorf("reschedule: open recipient body: %w", err)
+		}
+		out, ok := replaceDate(raw, at)
+		if !ok {
+			continue
+		}
+		if sealed, err = s.vault.Seal(ctx, accountID, out, ad); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "UPDATE message_recipients SET body_sealed = $1 WHERE account_id = $2 AND message_id = $3 AND rcpt_index = $4",
+			sealed, accountID, id, i); err != nil {
+			return fmt.Errorf("reschedule: store recipient body: %w", err)
+		}
+	}
+	return nil
 }

@@ -122,6 +122,9 @@ func (s *Service) Reschedule(ctx context.Context, accountID, id string, sendAt t
 			next, body, accountID, id); err != nil {
 			return fmt.Errorf("reschedule message: %w", err)
 		}
+		if err := s.redateRecipientBodies(ctx, tx, accountID, id, sendAt); err != nil {
+			return err
+		}
 		details := map[string]string{"send_at": sendAt.UTC().Format(time.RFC3339)}
 		var jobs []queue.InsertManyParams
 		seen := map[string]bool{}

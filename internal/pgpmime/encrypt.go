@@ -92,7 +92,7 @@ func Encrypt(msg []byte, to []*PublicKey, signer *SigningKey, opts Options) ([]b
 }
 
 // config is the OpenPGP configuration for every message: AES-256 when the
-// recipients' preferences allow it (RFC 9580 §5.2.3.14; go-crypto falls
+// recipients' preferences allow it (RFC 9580 Preferred Symmetric Ciphers subpacket; go-crypto falls
 // back to AES-128, the mandatory cipher, otherwise), SHA-256 signatures,
 // no compression (short messages gain little, and compressing secrets
 // next to attacker-chosen text leaks length), and SEIPD v1 with MDC
@@ -112,10 +112,19 @@ func config(opts Options) *packet.Config {
 // §6.2) holding entity as binary literal data; entity is already in
 // canonical CRLF form, which is what RFC 3156 §6.2 signs.
 func encryptEntity(entity []byte, to []*PublicKey, signer *SigningKey, opts Options) ([]byte, error) {
+	now := opts.now()
 	recipients := make([]*openpgp.Entity, len(to))
 	for i, k := range to {
 		if k == nil || k.entity == nil {
 			return nil, ErrNoRecipients
+		}
+		// A key accepted at upload may have expired or been superseded
+		// since: check it again at send time.
+		if err := checkEntity(k.entity, k.Address, now); err != nil {
+			return nil, err
+		}
+		if _, ok := k.entity.EncryptionKey(now); !ok {
+			return nil, subkeyFailure(k.entity, now, packet.KeyFlagEncryptCommunications)
 		}
 		recipients[i] = k.entity
 	}

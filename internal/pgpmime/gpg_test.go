@@ -77,12 +77,24 @@ func (g *gnupg) must(stdin []byte, args ...string) []byte {
 // command (e.g. --faked-system-time).
 func (g *gnupg) genKey(uid, expire string, extra ...string) string {
 	g.t.Helper()
-	args := append(extra, "--quick-gen-key", uid, "future-default", "default", expire)
+	return g.genKeyAlgo(uid, "future-default", expire, extra...)
+}
+
+// genKeyAlgo is genKey with another algorithm (e.g. rsa2048).
+func (g *gnupg) genKeyAlgo(uid, algo, expire string, extra ...string) string {
+	g.t.Helper()
+	args := append(extra, "--quick-gen-key", uid, algo, "default", expire)
 	g.must(nil, args...)
 	out := g.must(nil, "--with-colons", "--list-keys", uid)
 	m := regexp.MustCompile(`(?m)^fpr:+([0-9A-F]{40}):`).FindSubmatch(out)
 	if m == nil {
 		g.t.Fatalf("no fingerprint in gpg output:\n%s", out)
+	}
+	if algo != "future-default" {
+		// With an explicit algorithm gpg makes only a sign+certify
+		// primary key (which ParsePublicKey rightly refuses): add the
+		// encryption subkey a real user's key has.
+		g.must(nil, "--quick-add-key", string(m[1]), algo, "encr", expire)
 	}
 	return string(m[1])
 }
@@ -90,57 +102,67 @@ func (g *gnupg) genKey(uid, expire string, extra ...string) string {
 func TestGnuPGDecryptsAndVerifies(t *testing.T) {
 	t.Parallel()
 	g := newGnuPG(t)
-	fpr := g.genKey("Rita Patient <"+patient+">", "never")
-	recipientArmor := g.must(nil, "--armor", "--export", patient)
-
 	now := time.Now()
-	to, err := pgpmime.ParsePublicKey(recipientArmor, patient, now)
-	if err != nil {
-		t.Fatalf("a key GnuPG made is refused: %v", err)
-	}
-	if to.Fingerprint != fpr {
-		t.Fatalf("fingerprint %s, GnuPG says %s", to.Fingerprint, fpr)
-	}
-
 	sender := newEntity(t, "Clinic", clinic, 0)
 	g.must(armorPublic(t, sender), "--import")
 	signer, err := pgpmime.ParseSigningKey(armorPrivate(t, sender), nil, clinic, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-
 	msg := message(t, clinic, patient, "Your lab results: HbA1c", 20_000)
-	out, err := pgpmime.Encrypt(msg, []*pgpmime.PublicKey{to}, signer, pgpmime.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkOuterHeader(t, out)
-	_, armored := splitPGPMIME(t, out)
 
-	dir := t.TempDir()
-	plain := filepath.Join(dir, "plain.eml")
-	status := g.must(armored, "--status-fd", "1", "--output", plain, "--decrypt")
-	t.Logf("gpg status:\n%s", status)
-	for _, want := range []string{
-		"[GNUPG:] DECRYPTION_OKAY",
-		"[GNUPG:] GOODMDC",
-		"[GNUPG:] GOODSIG ",
-		"[GNUPG:] VALIDSIG " + fmtFingerprint(sender.PrimaryKey.Fingerprint),
-		// RFC 4880 §9.2: cipher algorithm 9 is AES-256; mdc method 2.
-		"[GNUPG:] DECRYPTION_INFO 2 9",
+	for _, tc := range []struct {
+		name, address, algo string
+		signer              *pgpmime.SigningKey
+	}{
+		{"signed and encrypted to a GnuPG Curve25519 key", "rita@patients.example", "future-default", signer},
+		{"signed and encrypted to a GnuPG RSA-2048 key", "ravi@patients.example", "rsa2048", signer},
+		{"encrypted only", "rosa@patients.example", "future-default", nil},
 	} {
-		if !bytes.Contains(status, []byte(want)) {
-			t.Errorf("gpg status lacks %q:\n%s", want, status)
-		}
-	}
-	got, err := os.ReadFile(plain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkInnerEntity(t, got)
-	_, body, _ := bytes.Cut(headerCRLF(msg), []byte("\r\n\r\n"))
-	if !bytes.HasSuffix(got, body) {
-		t.Error("GnuPG's plaintext does not end with the original body")
+		t.Run(tc.name, func(t *testing.T) {
+			fpr := g.genKeyAlgo("Patient <"+tc.address+">", tc.algo, "never")
+			to, err := pgpmime.ParsePublicKey(g.must(nil, "--armor", "--export", tc.address), tc.address, time.Now())
+			if err != nil {
+				t.Fatalf("a key GnuPG made is refused: %v", err)
+			}
+			if to.Fingerprint != fpr {
+				t.Fatalf("fingerprint %s, GnuPG says %s", to.Fingerprint, fpr)
+			}
+			out, err := pgpmime.Encrypt(msg, []*pgpmime.PublicKey{to}, tc.signer, pgpmime.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkOuterHeader(t, out)
+			_, armored := splitPGPMIME(t, out)
+
+			plain := filepath.Join(t.TempDir(), "plain.eml")
+			status := g.must(armored, "--status-fd", "1", "--output", plain, "--decrypt")
+			want := []string{
+				"[GNUPG:] DECRYPTION_OKAY",
+				"[GNUPG:] GOODMDC",
+				// RFC 4880 §9.2: cipher algorithm 9 is AES-256; mdc method 2.
+				"[GNUPG:] DECRYPTION_INFO 2 9",
+			}
+			if tc.signer != nil {
+				want = append(want, "[GNUPG:] GOODSIG ", "[GNUPG:] VALIDSIG "+fmtFingerprint(sender.PrimaryKey.Fingerprint))
+			} else if bytes.Contains(status, []byte("SIG ")) {
+				t.Errorf("gpg reports a signature on an unsigned message:\n%s", status)
+			}
+			for _, w := range want {
+				if !bytes.Contains(status, []byte(w)) {
+					t.Errorf("gpg status lacks %q:\n%s", w, status)
+				}
+			}
+			got, err := os.ReadFile(plain)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkInnerEntity(t, got)
+			_, body, _ := bytes.Cut(headerCRLF(msg), []byte("\r\n\r\n"))
+			if !bytes.HasSuffix(got, body) {
+				t.Error("GnuPG's plaintext does not end with the original body")
+			}
+		})
 	}
 }
 

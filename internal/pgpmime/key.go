@@ -153,7 +153,11 @@ func checkEntity(e *openpgp.Entity, address string, now time.Time) error {
 	if sig == nil {
 		return fmt.Errorf("%w: no self-signature", ErrMalformedKey)
 	}
-	// RFC 9580 §5.2.3.13: key expiration time counts from key creation.
+	if e.PrimaryKey.CreationTime.After(now) {
+		// go-crypto treats a key from the future as expired; say so.
+		return fmt.Errorf("%w: key creation time is in the future (clock skew?)", ErrKeyExpired)
+	}
+	// RFC 9580 Key Expiration Time subpacket: counted from key creation.
 	if e.PrimaryKey.KeyExpired(sig, now) || sig.SigExpired(now) {
 		return ErrKeyExpired
 	}
@@ -240,7 +244,7 @@ func fingerprint(e *openpgp.Entity) string {
 }
 
 // expiry is the earlier of the primary key's and the chosen subkey's
-// expiration (RFC 9580 §5.2.3.13), zero when neither expires.
+// expiration (RFC 9580 Key Expiration Time), zero when neither expires.
 func expiry(e *openpgp.Entity, k openpgp.Key) time.Time {
 	var out time.Time
 	consider := func(pk *packet.PublicKey, sig *packet.Signature) {

@@ -254,6 +254,20 @@ func checkInnerEntity(t *testing.T, body []byte) {
 	}
 }
 
+func TestEncryptRechecksExpiryAtSendTime(t *testing.T) {
+	t.Parallel()
+	rita := newEntity(t, "Rita", patient, 2*time.Hour)
+	to, err := pgpmime.ParsePublicKey(armorPublic(t, rita), patient, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := func() time.Time { return t0.Add(2 * time.Hour) }
+	_, err = pgpmime.Encrypt(message(t, clinic, patient, "x", 10), []*pgpmime.PublicKey{to}, nil, pgpmime.Options{Now: later})
+	if !errors.Is(err, pgpmime.ErrKeyExpired) {
+		t.Fatalf("error = %v, want ErrKeyExpired", err)
+	}
+}
+
 func TestEncryptWithoutRecipientsIsRefused(t *testing.T) {
 	t.Parallel()
 	_, err := pgpmime.Encrypt(message(t, clinic, patient, "x", 10), nil, nil, pgpmime.Options{})

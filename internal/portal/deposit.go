@@ -121,6 +121,9 @@ var dobPattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
 // (outside any transaction: sealing may read the account's key).
 func (s *Service) prepare(ctx context.Context, d Deposit) (preparedDeposit, error) {
 	p := preparedDeposit{Deposit: d, id: store.NewID()}
+	if !s.Enabled() {
+		return p, ErrNotConfigured
+	}
 	if d.AccountID == "" {
 		return p, &FieldError{Field: "account_id", Message: "required"}
 	}

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/sealpost/sealpost/internal/audit"
@@ -50,6 +51,9 @@ var (
 	ErrNotFound = errors.New("portal: not found")
 	// ErrInvalid wraps refusals of bad input (*FieldError).
 	ErrInvalid = errors.New("portal: invalid input")
+	// ErrNotConfigured: the portal has no public URL to put in links
+	// (http.public_url), so it takes no deposits.
+	ErrNotConfigured = errors.New("portal: no public URL configured (http.public_url)")
 )
 
 // FieldError names the input field a refusal is about.
@@ -187,11 +191,16 @@ func New(ctx context.Context, db *store.Store, v *vault.Vault, master vault.Mast
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
 	if opts.AccountName == nil {
 		opts.AccountName = func(context.Context, string) (string, error) { return "", nil }
 	}
 	return &Service{db: db, vault: v, queue: q, audit: log, notify: n, codes: key, opts: opts}, nil
 }
+
+// Enabled reports whether the portal takes deposits (it has a public
+// URL for its links).
+func (s *Service) Enabled() bool { return s.opts.BaseURL != "" }
 
 // Options returns the service's effective options.
 func (s *Service) Options() Options { return s.opts }

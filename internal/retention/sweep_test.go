@@ -1,8 +1,13 @@
 package retention_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -317,4 +322,47 @@ func TestCancelledScheduledMessageIsShreddedBeforeItsSendTime(t *testing.T) {
 			t.Fatal("a message cancelled 35 days ago kept its body until its old send time")
 		}
 	})
+}
+
+// On SQLite the shredded bytes must leave the database files, not only
+// the row: secure_delete zeroes the freed pages and the sweep's
+// checkpoint empties the WAL that still held them.
+func TestShreddedBytesLeaveTheSQLiteFiles(t *testing.T) {
+	url := storetest.URL(t, store.SQLite)
+	s, err := store.Open(context.Background(), url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if _, err := s.Migrate(context.Background(), store.MigrateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w := newWorld(t, s)
+	marker := bytes.Repeat([]byte("SHRED-ME-0123456789/"), 400) // 8 KB: overflow pages
+	id := w.addMessage(t, w.a, 40*day, rcpt{"delivered", 35 * day, false})
+	w.exec(t, "UPDATE messages SET body_sealed = $1 WHERE id = $2", marker, id)
+	path := store.SQLitePath(url)
+	if !fileHolds(t, path, marker[:40]) && !fileHolds(t, path+"-wal", marker[:40]) {
+		t.Fatal("test setup: the marker is not on disk before the sweep")
+	}
+	if _, err := w.sweeper.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{path, path + "-wal"} {
+		if fileHolds(t, f, []byte("SHRED-ME-")) {
+			t.Errorf("%s still holds shredded bytes", filepath.Base(f))
+		}
+	}
+}
+
+func fileHolds(t *testing.T, path string, needle []byte) bool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Contains(b, needle)
 }

@@ -63,13 +63,15 @@ func TestOpenSSLDecryptsAndVerifies(t *testing.T) {
 		kt   smime.KeyTransport
 		// what openssl cms -cmsout -print shows for the key transport
 		keyAlg string
+		signer *smime.Signer
 	}{
-		{"rsaEncryption key transport", smime.RSAPKCS1v15, "rsaEncryption"},
-		{"RSAES-OAEP key transport", smime.RSAOAEP, "rsaesOaep"},
+		{"signed then encrypted, rsaEncryption key transport", smime.RSAPKCS1v15, "rsaEncryption", f.signer},
+		{"signed then encrypted, RSAES-OAEP key transport", smime.RSAOAEP, "rsaesOaep", f.signer},
+		{"encrypted only", smime.RSAPKCS1v15, "rsaEncryption", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := newOpenSSL(t)
-			out, err := smime.Encrypt(msg, []*smime.Recipient{f.rcpt}, f.signer, smime.Options{KeyTransport: tc.kt})
+			out, err := smime.Encrypt(msg, []*smime.Recipient{f.rcpt}, tc.signer, smime.Options{KeyTransport: tc.kt})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,6 +91,10 @@ func TestOpenSSLDecryptsAndVerifies(t *testing.T) {
 			signed, err := os.ReadFile(filepath.Join(o.dir, "signed.eml"))
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.signer == nil {
+				checkInnerEntity(t, signed)
+				return
 			}
 			if !bytes.HasPrefix(signed, []byte("Content-Type: multipart/signed")) {
 				t.Fatalf("decrypted entity is not multipart/signed:\n%.200s", signed)

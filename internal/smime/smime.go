@@ -49,8 +49,7 @@ func NewRecipient(cert *x509.Certificate, intermediates []*x509.Certificate, add
 type Signer struct {
 	Cert *x509.Certificate
 	// Intermediates are included in each signature so receivers can
-	// build the path (RFC 8551 §2.4.2: sending agents include the
-	// certificates needed to verify).
+	// build the path to their trust anchor without fetching anything.
 	Intermediates []*x509.Certificate
 	key           crypto.Signer
 }
