@@ -59,6 +59,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		TrackingSettings: a.Tracking,
 		Retention:        a.Retention,
 		Templates:        a.Templates,
+		Portal:           a.Portal,
 	})
 	for pattern, h := range a.Console.Routes() {
 		api.Handle(pattern, h)

@@ -116,6 +116,9 @@ func problemFor(err error) *Problem {
 	if tp, ok := templateProblem(err); ok {
 		return tp
 	}
+	if pp, ok := portalProblem(err); ok {
+		return pp
+	}
 	switch {
 	case errors.As(err, &p):
 		c := *p

@@ -112,6 +112,10 @@ type Options struct {
 	// Templates serves /v1/templates. Nil leaves it out.
 	Templates TemplateService
 
+	// Portal serves /v1/portal-messages and /v1/portal-settings. Nil
+	// leaves them out.
+	Portal PortalService
+
 	// ReadyChecks are run by GET /readyz, concurrently, by name. Nil or
 	// empty means the node is always ready.
 	ReadyChecks map[string]func(context.Context) error
@@ -230,6 +234,9 @@ func New(opts Options) *Server {
 	}
 	if opts.Templates != nil {
 		s.templateRoutes()
+	}
+	if opts.Portal != nil {
+		s.portalRoutes()
 	}
 	if opts.OAuth != nil {
 		s.Handle("POST /oauth2/token", http.HandlerFunc(opts.OAuth.Token))
