@@ -185,6 +185,9 @@ func TestSendAMessageThroughTheAPIToARemoteServer(t *testing.T) {
 		{"unknown encryption", `{"from":"reminders@clinic.example","to":["pat@patient.example"],"text":"x","encryption":"rot13"}`, 422},
 		{"bad attachment", `{"from":"reminders@clinic.example","to":["pat@patient.example"],"text":"x","attachments":[{"filename":"../x","content":"eA=="}]}`, 422},
 		{"malformed JSON", `{"from":`, 400},
+		{"unverified sender domain", `{"from":"x@unverified.example","to":["pat@patient.example"],"text":"x"}`, 422},
+		{"invalid IDN in an address", `{"from":"reminders@clinic.example","to":["pat@xn--a.example"],"text":"x"}`, 422},
+		{"oversized message", `{"from":"reminders@clinic.example","to":["pat@patient.example"],"text":"` + strings.Repeat("x", 11<<20) + `"}`, 413},
 	}
 	for _, c := range bad {
 		if status, _, body := api.call("POST", "/v1/messages", owner, "application/json", c.body); status != c.want {
