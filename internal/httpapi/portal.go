@@ -22,8 +22,8 @@ type PortalService interface {
 
 func (s *Server) portalRoutes() {
 	s.HandleScoped("POST /v1/portal-messages", auth.ScopeMessagesSend, http.HandlerFunc(s.depositPortalMessage))
-	s.HandleScoped("GET /v1/portal-messages/{id}", auth.ScopeMessagesRead, http.HandlerFunc(s.getPortalMessage))
-	s.HandleScoped("POST /v1/portal-messages/{id}/recall", auth.ScopeMessagesSend, http.HandlerFunc(s.recallPortalMessage))
+	s.HandleScoped("GET /v1/portal-messages/{portal_message_id}", auth.ScopeMessagesRead, http.HandlerFunc(s.getPortalMessage))
+	s.HandleScoped("POST /v1/portal-messages/{portal_message_id}/recall", auth.ScopeMessagesSend, http.HandlerFunc(s.recallPortalMessage))
 	s.HandleScoped("GET /v1/portal-settings", auth.ScopeMessagesRead, http.HandlerFunc(s.getPortalSettings))
 	s.HandleScoped("PUT /v1/portal-settings", auth.ScopeAdmin, http.HandlerFunc(s.putPortalSettings))
 }
@@ -81,7 +81,7 @@ func (s *Server) depositPortalMessage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getPortalMessage(w http.ResponseWriter, r *http.Request) {
-	st, err := s.opts.Portal.Get(r.Context(), actor(r).Principal.AccountID, r.PathValue("id"))
+	st, err := s.opts.Portal.Get(r.Context(), actor(r).Principal.AccountID, r.PathValue("portal_message_id"))
 	if err != nil {
 		s.writeError(w, r, err)
 		return
@@ -91,7 +91,7 @@ func (s *Server) getPortalMessage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) recallPortalMessage(w http.ResponseWriter, r *http.Request) {
 	a := actor(r)
-	st, err := s.opts.Portal.Recall(r.Context(), a.Principal.AccountID, r.PathValue("id"), portalActor(a))
+	st, err := s.opts.Portal.Recall(r.Context(), a.Principal.AccountID, r.PathValue("portal_message_id"), portalActor(a))
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -16,6 +16,7 @@ import (
 	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/domains"
 	"github.com/sealpost/sealpost/internal/messages"
+	"github.com/sealpost/sealpost/internal/portal"
 	"github.com/sealpost/sealpost/internal/retention"
 	"github.com/sealpost/sealpost/internal/session"
 	"github.com/sealpost/sealpost/internal/templates"
@@ -200,7 +201,7 @@ func TestScopedRoutesAreExactlyTheContractsV1Operations(t *testing.T) {
 	srv := New(Options{Audit: &fakeAudit{}, Clients: unusedClientAdmin{}, Sessions: unusedSessionAdmin{}, Policies: unusedPolicyAdmin{},
 		Users: unusedUserAdmin{}, Messages: (*messages.Service)(nil), Domains: (*domains.Service)(nil),
 		TrackingSettings: (*tracking.Service)(nil), Webhooks: (*webhooks.Service)(nil), Templates: (*templates.Service)(nil),
-		Retention: (*retention.Service)(nil)})
+		Retention: (*retention.Service)(nil), Portal: (*portal.Service)(nil)})
 	routes := srv.ScopedRoutes()
 	inContract := map[string]string{}
 	for path, item := range contract(t).Doc.Paths.Map() {

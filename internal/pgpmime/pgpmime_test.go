@@ -289,10 +289,17 @@ func BenchmarkPGPEncrypt(b *testing.B) {
 	}
 	msg := message(b, clinic, patient, "Your lab results", 20_000)
 	opts := pgpmime.Options{Now: func() time.Time { return t0 }}
-	b.SetBytes(int64(len(msg)))
-	for b.Loop() {
-		if _, err := pgpmime.Encrypt(msg, []*pgpmime.PublicKey{to}, signer, opts); err != nil {
-			b.Fatal(err)
-		}
+	for _, bc := range []struct {
+		name   string
+		signer *pgpmime.SigningKey
+	}{{"encrypt", nil}, {"sign+encrypt", signer}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(msg)))
+			for b.Loop() {
+				if _, err := pgpmime.Encrypt(msg, []*pgpmime.PublicKey{to}, bc.signer, opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
