@@ -3,6 +3,8 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -62,6 +64,11 @@ func (w *ScanWorker) Work(ctx context.Context, _ *river.Job[ScanArgs]) error {
 	if err != nil || len(due) == 0 {
 		return err
 	}
+	// Inserted in domain order, the order the send path uses, so the scan
+	// and a concurrent send never wait for each other's unique job keys in
+	// opposite orders (a deadlock on PostgreSQL). The priority order of
+	// the query only chose which domains make the limit.
+	slices.SortFunc(due, func(a, b dueDomain) int { return strings.Compare(a.domain, b.domain) })
 	params := make([]queue.InsertManyParams, len(due))
 	for i, d := range due {
 		params[i] = queue.InsertManyParams{Args: messages.DeliverArgs{Domain: d.domain, Priority: d.priority},

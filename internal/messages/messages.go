@@ -315,7 +315,11 @@ func (s *Service) Send(ctx context.Context, actor account.Actor, req Request, id
 	var out Accepted
 	err = s.db.InTx(ctx, func(tx store.Tx) error {
 		var err error
-		if out, err = s.insert(ctx, tx, actor, p); err != nil {
+		jobs := domainJobs{}
+		if out, err = s.insert(ctx, tx, actor, p, jobs); err != nil {
+			return err
+		}
+		if err := jobs.insert(ctx, s.queue, tx); err != nil {
 			return err
 		}
 		if idempotencyKey != "" {
@@ -362,14 +366,15 @@ func (s *Service) SendBatch(ctx context.Context, actor account.Actor, reqs []Req
 		ready, index = append(ready, p), append(index, i)
 	}
 	err := s.db.InTx(ctx, func(tx store.Tx) error {
+		jobs := domainJobs{}
 		for j, p := range ready {
-			acc, err := s.insert(ctx, tx, actor, p)
+			acc, err := s.insert(ctx, tx, actor, p, jobs)
 			if err != nil {
 				return err
 			}
 			out[index[j]].Accepted = &acc
 		}
-		return nil
+		return jobs.insert(ctx, s.queue, tx)
 	})
 	if err != nil {
 		return nil, err
@@ -377,9 +382,10 @@ func (s *Service) SendBatch(ctx context.Context, actor account.Actor, reqs []Req
 	return out, nil
 }
 
-// insert writes a prepared message, its recipients (suppressed ones
-// marked so) and one delivery job per destination domain.
-func (s *Service) insert(ctx context.Context, tx store.Tx, actor account.Actor, p prepared) (Accepted, error) {
+// insert writes a prepared message and its recipients (suppressed ones
+// marked so), and adds the destination domains' delivery jobs to jobs
+// for the caller to insert once per transaction.
+func (s *Service) insert(ctx context.Context, tx store.Tx, actor account.Actor, p prepared, jobs domainJobs) (Accepted, error) {
 	accountID := actor.Principal.AccountID
 	now := s.opts.Now().UTC()
 	_, err := tx.Exec(ctx, `INSERT INTO messages (id, account_id, actor_kind, actor_id, from_addr, from_domain, header_id, kind, tags,
@@ -399,8 +405,6 @@ func (s *Service) insert(ctx context.Context, tx store.Tx, actor account.Actor, 
 		}
 	}
 	out := Accepted{ID: p.id, MessageID: p.headerID, SendAt: p.sendAt.UTC()}
-	var jobs []queue.InsertManyParams
-	seen := map[string]bool{}
 	for i, r := range p.recipients {
 		state := StateQueued
 		if p.sendAt.After(now) {
@@ -428,14 +432,8 @@ func (s *Service) insert(ctx context.Context, tx store.Tx, actor account.Actor, 
 		out.Recipients = append(out.Recipients, AcceptedRecipient{Address: r.addr.Addr(), Kind: r.kind, State: state})
 		// Scheduled recipients get no job now: the periodic scan starts
 		// their domain's job once they are due.
-		if state == StateQueued && !seen[r.addr.Domain] {
-			seen[r.addr.Domain] = true
-			jobs = append(jobs, queue.InsertManyParams{Args: DeliverArgs{Domain: r.addr.Domain, Priority: priority}, InsertOpts: DeliverInsertOpts(priority)})
-		}
-	}
-	if len(jobs) > 0 {
-		if _, err := s.queue.InsertManyTx(ctx, tx, jobs); err != nil {
-			return Accepted{}, fmt.Errorf("enqueue delivery: %w", err)
+		if state == StateQueued {
+			jobs.add(r.addr.Domain, priority)
 		}
 	}
 	return out, nil

@@ -92,9 +92,12 @@ func (s *Service) SendRaw(ctx context.Context, actor account.Actor, rcpts []stri
 	}
 	var acc Accepted
 	err = s.db.InTx(ctx, func(tx store.Tx) error {
+		jobs := domainJobs{}
 		var err error
-		acc, err = s.insert(ctx, tx, actor, p)
-		return err
+		if acc, err = s.insert(ctx, tx, actor, p, jobs); err != nil {
+			return err
+		}
+		return jobs.insert(ctx, s.queue, tx)
 	})
 	return acc, err
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/internal/mail"
-	"github.com/sealpost/sealpost/internal/queue"
 	"github.com/sealpost/sealpost/internal/store"
 )
 
@@ -126,8 +125,7 @@ func (s *Service) Reschedule(ctx context.Context, accountID, id string, sendAt t
 			return err
 		}
 		details := map[string]string{"send_at": sendAt.UTC().Format(time.RFC3339)}
-		var jobs []queue.InsertManyParams
-		seen := map[string]bool{}
+		jobs := domainJobs{}
 		for _, r := range rcpts {
 			if r.state == StateSuppressed {
 				continue
@@ -135,17 +133,14 @@ func (s *Service) Reschedule(ctx context.Context, accountID, id string, sendAt t
 			if err := recordEvent(ctx, tx, accountID, id, r.index, EventRescheduled, now, details); err != nil {
 				return err
 			}
-			if !sendAt.After(now) && !seen[r.domain] {
-				seen[r.domain] = true
-				jobs = append(jobs, queue.InsertManyParams{Args: DeliverArgs{Domain: r.domain, Priority: r.priority}, InsertOpts: DeliverInsertOpts(r.priority)})
+			if !sendAt.After(now) {
+				jobs.add(r.domain, r.priority)
 			}
 		}
-		if len(jobs) > 0 && s.queue != nil {
-			if _, err := s.queue.InsertManyTx(ctx, tx, jobs); err != nil {
-				return fmt.Errorf("enqueue delivery: %w", err)
-			}
+		if s.queue == nil {
+			return nil
 		}
-		return nil
+		return jobs.insert(ctx, s.queue, tx)
 	})
 	if err != nil {
 		return Message{}, err
