@@ -97,7 +97,7 @@ func (a *analysis) streetName(j int, full bool) bool {
 		if n < 3 {
 			return false
 		}
-		suf := string(a.lower[w.end-2 : w.end])
+		suf := a.lower[w.end-2 : w.end]
 		for i := 0; i < n-2; i++ {
 			if !isDigit(s[i]) {
 				return false
@@ -109,7 +109,7 @@ func (a *analysis) streetName(j int, full bool) bool {
 		r, _ := utf8.DecodeRuneInString(s)
 		return unicode.IsUpper(r)
 	}
-	return full && len(s) > 2 && !stopWords[string(a.lower[w.start:w.end])]
+	return full && len(s) > 2 && !stopWords[a.lower[w.start:w.end]]
 }
 
 // stopWords never name a street: "3 blocks down the street".

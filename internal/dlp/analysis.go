@@ -14,7 +14,7 @@ type analysis struct {
 	ctx      context.Context
 	s        *Scanner
 	text     string
-	lower    []byte
+	lower    string // text with ASCII letters lowercased; same offsets
 	words    []word
 	hits     [numCtx][]hit
 	findings []Finding
@@ -36,14 +36,7 @@ type hit struct {
 
 func newAnalysis(ctx context.Context, s *Scanner, text string) *analysis {
 	a := &analysis{ctx: ctx, s: s, text: text}
-	a.lower = make([]byte, len(text))
-	for i := 0; i < len(text); i++ {
-		c := text[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		a.lower[i] = c
-	}
+	a.lower = asciiLower(text)
 	return a
 }
 
@@ -93,6 +86,24 @@ func (a *analysis) emit(t Type, conf float64, start, end int) {
 		conf = 0.99
 	}
 	a.findings = append(a.findings, Finding{Type: t, Confidence: round2(conf), Offset: start, Length: end - start})
+}
+
+// asciiLower lowercases ASCII letters only, so byte offsets are kept.
+func asciiLower(s string) string {
+	i := 0
+	for i < len(s) && !isUpper(s[i]) {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	b := []byte(s)
+	for ; i < len(b); i++ {
+		if isUpper(b[i]) {
+			b[i] += 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 func round2(f float64) float64 { return float64(int(f*100+0.5)) / 100 }

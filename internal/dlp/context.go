@@ -32,7 +32,7 @@ var months = map[string]time.Month{
 }
 
 // window is the lowered text after a hit, up to n bytes.
-func (a *analysis) window(h hit, n int) []byte {
+func (a *analysis) window(h hit, n int) string {
 	end := h.end + n
 	if end > len(a.lower) {
 		end = len(a.lower)
@@ -50,7 +50,7 @@ func (a *analysis) datesOfBirth() {
 			return
 		}
 		w := a.window(h, 48)
-		m := dobRe.FindSubmatchIndex(w)
+		m := dobRe.FindStringSubmatchIndex(w)
 		if m == nil {
 			continue
 		}
@@ -62,7 +62,7 @@ func (a *analysis) datesOfBirth() {
 			if m[2*i] < 0 {
 				return ""
 			}
-			return string(w[m[2*i]:m[2*i+1]])
+			return w[m[2*i]:m[2*i+1]]
 		}
 		var y, mo, d int
 		switch {
@@ -82,7 +82,7 @@ func (a *analysis) datesOfBirth() {
 			continue
 		}
 		conf := 0.9
-		if string(a.lower[h.start:h.end]) == "born" {
+		if a.lower[h.start:h.end] == "born" {
 			conf = 0.8
 		}
 		a.emit(DOB, conf, start, end)
@@ -163,7 +163,7 @@ func (a *analysis) recordNumbers() {
 			return
 		}
 		w := a.window(h, 40)
-		if m := mrnRe.FindSubmatchIndex(w); m != nil {
+		if m := mrnRe.FindStringSubmatchIndex(w); m != nil {
 			start, end := h.end+m[2], h.end+m[3]
 			if !a.wordChar(end) {
 				a.emit(MRN, 0.85, start, end)
@@ -172,7 +172,7 @@ func (a *analysis) recordNumbers() {
 		if len(a.s.accounts) == 0 {
 			continue
 		}
-		skip := fillerRe.FindIndex(w)
+		skip := fillerRe.FindStringIndex(w)
 		base := h.end + skip[1]
 		end := base + 40
 		if end > len(a.text) {

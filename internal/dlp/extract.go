@@ -69,13 +69,13 @@ func HTMLText(src string) (string, error) {
 			write(z.Text())
 			brk()
 		case html.StartTagToken, html.EndTagToken, html.SelfClosingTagToken:
-			name, hasAttr := z.TagName()
-			if blockElements[string(name)] {
+			var nb [16]byte
+			if blockElements[string(tagName(z.Raw(), nb[:0]))] {
 				brk()
 			}
-			for hasAttr {
+			for more := true; more; {
 				var k, v []byte
-				k, v, hasAttr = z.TagAttr()
+				k, v, more = z.TagAttr()
 				if textAttributes[string(k)] && len(v) > 0 {
 					brk()
 					write(v)
@@ -84,6 +84,27 @@ func HTMLText(src string) (string, error) {
 			}
 		}
 	}
+}
+
+// tagName reads the lowercased element name of a raw tag ("<TD class=x>",
+// "</p>") into buf. Tokenizer.TagName would do, but allocates a copy per
+// tag.
+func tagName(raw, buf []byte) []byte {
+	i := 1
+	if i < len(raw) && raw[i] == '/' {
+		i++
+	}
+	for ; i < len(raw) && len(buf) < cap(buf); i++ {
+		c := raw[i]
+		if isUpper(c) {
+			c += 'a' - 'A'
+		}
+		if !isAlnum(c) {
+			break
+		}
+		buf = append(buf, c)
+	}
+	return buf
 }
 
 // blockElements end a line of text: what is on either side of them is
@@ -277,29 +298,52 @@ func decodeCharset(data []byte, charset string) (string, Reason) {
 	return string(data), ""
 }
 
-// jsonText is every key, string and number of a JSON document, one per
-// line, with escapes (\u0031...) decoded so they cannot hide digits.
+// jsonText is every key, string and number of a JSON document (RFC
+// 8259), one per line, with escapes (\u0031...) decoded so they cannot
+// hide digits. The document is validated first; the extraction then only
+// has to find the tokens.
 func jsonText(s string) (string, error) {
-	d := json.NewDecoder(strings.NewReader(s))
-	d.UseNumber()
+	if !json.Valid([]byte(s)) {
+		return "", errors.New("invalid JSON")
+	}
 	var b strings.Builder
-	for {
-		tok, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			return b.String(), nil
-		}
-		if err != nil {
-			return "", err
-		}
-		switch v := tok.(type) {
-		case string:
-			b.WriteString(v)
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"':
+			j, escaped := i+1, false
+			for s[j] != '"' {
+				if s[j] == '\\' {
+					escaped = true
+					j++
+				}
+				j++
+			}
+			if escaped {
+				var v string
+				if err := json.Unmarshal([]byte(s[i:j+1]), &v); err != nil {
+					return "", err
+				}
+				b.WriteString(v)
+			} else {
+				b.WriteString(s[i+1 : j])
+			}
 			b.WriteByte('\n')
-		case json.Number:
-			b.WriteString(v.String())
+			i = j + 1
+		case c == '-' || isDigit(c):
+			j := i + 1
+			for j < len(s) && strings.IndexByte("0123456789.eE+-", s[j]) >= 0 {
+				j++
+			}
+			b.WriteString(s[i:j])
 			b.WriteByte('\n')
+			i = j
+		default:
+			i++
 		}
 	}
+	return b.String(), nil
 }
 
 // xmlText is the character data, comments and attribute values of an XML

@@ -84,10 +84,11 @@ type phrase struct {
 // dictionary maps a phrase's first word to the phrases starting with it.
 type dictionary struct {
 	first map[string][]phrase
+	seen  map[string]bool // kind, trail and words of every phrase, to drop duplicates
 }
 
 func newDictionary(accountTerms []string, builtin bool) (*dictionary, error) {
-	d := &dictionary{first: map[string][]phrase{}}
+	d := &dictionary{first: map[string][]phrase{}, seen: map[string]bool{}}
 	for k, list := range keywords {
 		for _, kw := range list {
 			d.add(kw, k)
@@ -135,11 +136,11 @@ func (d *dictionary) add(s string, k ctxKind) {
 		return
 	}
 	p.rest = ws[1:]
-	for _, q := range d.first[ws[0]] {
-		if q.kind == p.kind && q.trail == p.trail && strings.Join(q.rest, " ") == strings.Join(p.rest, " ") {
-			return
-		}
+	id := fmt.Sprintf("%d %c %s", k, p.trail, strings.Join(ws, " "))
+	if d.seen[id] {
+		return
 	}
+	d.seen[id] = true
 	d.first[ws[0]] = append(d.first[ws[0]], p)
 }
 
@@ -153,7 +154,7 @@ func splitWords(s string) []string {
 func (a *analysis) key(i int) string {
 	w := a.words[i]
 	if w.ascii {
-		return string(a.lower[w.start:w.end])
+		return a.lower[w.start:w.end]
 	}
 	return strings.ToLower(a.text[w.start:w.end])
 }

@@ -18,8 +18,9 @@ import (
 	"github.com/sealpost/sealpost/internal/mail"
 )
 
-// t0 is the fixed "now" of the tests; keys are created an hour earlier.
-var t0 = time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+// t0 is the "now" of the tests; keys are created an hour earlier. It is
+// the real time, since GnuPG checks signatures against the real clock.
+var t0 = time.Now().UTC().Truncate(time.Second)
 
 func keyConfig(lifetime time.Duration) *packet.Config {
 	created := t0.Add(-time.Hour)
