@@ -40,7 +40,9 @@ var errSTSNoMX = errors.New("the MTA-STS policy allows none of the MX hosts")
 
 // hosts returns where to deliver domain: the smarthost, its static
 // route, or its MX hosts in preference order, filtered by its MTA-STS
-// policy.
+// policy. Lookups get Options.Timeout like any command, so a DNS server
+// that does not answer defers the batch within it rather than after the
+// resolver's own retries (5 s × 2 tries × servers).
 func (e *Engine) hosts(ctx context.Context, domain string) ([]host, error) {
 	if e.opts.Smarthost != "" {
 		name, port, _ := net.SplitHostPort(e.opts.Smarthost) // checked in New
@@ -57,7 +59,9 @@ func (e *Engine) hosts(ctx context.Context, domain string) ([]host, error) {
 		}
 		return []host{{name: name, port: port, domain: domain}}, nil
 	}
-	mx, err := e.resolver.MailHosts(ctx, domain)
+	lctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
+	mx, err := e.resolver.MailHosts(lctx, domain)
+	cancel()
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +127,9 @@ func (e *Engine) connect(ctx context.Context, hosts []host) (*smtpConn, error) {
 	}
 	var errs []error
 	for _, h := range hosts {
-		addrs, err := e.resolver.Addrs(ctx, h.name)
+		lctx, cancel := context.WithTimeout(ctx, e.opts.Timeout)
+		addrs, err := e.resolver.Addrs(lctx, h.name)
+		cancel()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", h.name, err))
 			continue

@@ -18,6 +18,7 @@ type analysis struct {
 	words    []word
 	hits     [numCtx][]hit
 	findings []Finding
+	overflow map[Type]int // findings beyond the per-part bound, counted only
 	err      error // set when the context ends; detectors then stop
 	ticks    int
 }
@@ -79,6 +80,13 @@ func (a *analysis) done() bool {
 }
 
 func (a *analysis) emit(t Type, conf float64, start, end int) {
+	if len(a.findings) >= 2*a.s.opts.MaxFindings {
+		if a.overflow == nil {
+			a.overflow = map[Type]int{}
+		}
+		a.overflow[t]++
+		return
+	}
 	if conf < 0.05 {
 		conf = 0.05
 	}

@@ -123,3 +123,21 @@ func BenchmarkNew(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkScanTypographic is the same message with the curly quotes and
+// no-break spaces real mail is full of, which take the Unicode path of
+// Normalise instead of the ASCII one.
+func BenchmarkScanTypographic(b *testing.B) {
+	m, size := benchMessage()
+	m.Text = strings.ReplaceAll(m.Text, "'", "\u2019")
+	m.Text = strings.ReplaceAll(m.Text, ". ", ".\u00a0")
+	m.HTML = strings.ReplaceAll(m.HTML, "&nbsp;", "\u00a0")
+	s := newTestScanner(b, Options{})
+	ctx := context.Background()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Scan(ctx, m)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}

@@ -103,8 +103,9 @@ func (a *analysis) dashedMBI(i int) {
 	a.mbi(w0.start, w2.end, t[w0.start:w0.end]+t[w1.start:w1.end]+t[w2.start:w2.end])
 }
 
-// dea checks a DEA registration number (21 CFR 1301; DEA check digit
-// rule): a registrant-type letter, a second letter (the registrant's
+// dea checks a DEA registration number (registration under 21 CFR 1301;
+// the check-digit rule is the DEA's, as pharmacies verify it): a
+// registrant-type letter, a second letter (the registrant's
 // surname initial) or 9, and seven digits where the last digit of
 // (d1+d3+d5) + 2(d2+d4+d6) is d7.
 func (a *analysis) dea(start, end int) {
@@ -138,8 +139,8 @@ func validDEA(s string) bool {
 }
 
 // icdShape reports whether s is an ICD-10-CM category: a letter, a digit,
-// and a digit or letter (CDC/NCHS ICD-10-CM Official Guidelines,
-// Section I.A: the code structure). Letters in the third place exist only
+// and a digit or letter (ICD-10-CM Tabular List, CDC/NCHS: codes are 3 to
+// 7 characters, a category of three, a dot, then up to four more). Letters in the third place exist only
 // in a few categories (C4A, D3A, M1A, O9A, Z3A), so they must be listed.
 func (a *analysis) icdShape(s string, cats map[string]bool) bool {
 	if len(s) != 3 || !isUpper(s[0]) || !isDigit(s[1]) {

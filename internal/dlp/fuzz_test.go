@@ -1,6 +1,7 @@
 package dlp
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"unicode"
@@ -75,6 +76,28 @@ func FuzzScan(f *testing.F) {
 		}
 		if again := s.Scan(context.Background(), m); len(again.Findings) != len(res.Findings) || again.Score != res.Score {
 			t.Fatalf("scan is not deterministic")
+		}
+	})
+}
+
+// FuzzScanRaw feeds arbitrary bytes to the MIME walker: it must never
+// panic, and whatever it cannot parse must come out unscannable, never
+// clean by accident.
+func FuzzScanRaw(f *testing.F) {
+	f.Add([]byte("Subject: hi\r\n\r\nSSN 205-89-4542\r\n"))
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\nU1NO\r\n--b--\r\n"))
+	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nContent-Type: text/html\r\n\r\n<p>&#50;</p>\r\n"))
+	s, err := New(Options{Now: fixedNow, MaxPartBytes: 1 << 16, MaxAttachments: 20})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		res := s.ScanRaw(context.Background(), bytes.NewReader(raw))
+		if res.Unscannable && (!res.ContainsPHI || res.Reason == "") {
+			t.Fatalf("unscannable result not PHI: %+v", res)
+		}
+		if res.Score < 0 || res.Score > 1 {
+			t.Fatalf("score %v", res.Score)
 		}
 	})
 }

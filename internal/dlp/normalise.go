@@ -27,9 +27,21 @@ func Normalise(s string) string {
 	if isASCII(s) {
 		return s
 	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(dropFormat, s)
-	s = norm.NFKC.String(s)
+	s = fold(strings.ToValidUTF8(s, "\uFFFD"))
+	if !norm.NFKC.IsNormalString(s) {
+		// Compatibility forms (superscripts, circled digits, ligatures)
+		// fold to characters the first pass maps or keeps.
+		s = fold(norm.NFKC.String(s))
+	}
+	return s
+}
+
+// fold removes format characters and maps digits, dashes and spaces; see
+// Normalise.
+func fold(s string) string {
+	if isASCII(s) {
+		return s
+	}
 	var b strings.Builder
 	b.Grow(len(s))
 	prevDigit := false
@@ -39,6 +51,8 @@ func Normalise(s string) string {
 			b.WriteByte(byte(r))
 			prevDigit = r >= '0' && r <= '9'
 			continue
+		case unicode.IsLetter(r):
+			b.WriteRune(r)
 		case unicode.Is(unicode.Cf, r):
 			continue
 		case unicode.Is(unicode.Mn, r) || unicode.Is(unicode.Me, r):
@@ -71,15 +85,6 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
-}
-
-// dropFormat removes invisible format characters before NFKC, so that they
-// cannot block a composition either.
-func dropFormat(r rune) rune {
-	if r >= utf8.RuneSelf && unicode.Is(unicode.Cf, r) {
-		return -1
-	}
-	return r
 }
 
 // digitValue is the value of a decimal digit rune. Unicode allocates each

@@ -9,6 +9,10 @@ package dlp
 // runs of whole chunks of at most 19 digits, so "123-45-6789-0000" is never
 // read as an SSN but "SSN 123 45 6789" is.
 
+// maxGroups ends a span: no identifier has that many groups, and a text
+// of ten megabytes of "1 2 3 ..." must not hold millions of them at once.
+const maxGroups = 64
+
 // group is a run of digits; sep is how it joins the group before it.
 type group struct {
 	start, end int
@@ -47,7 +51,7 @@ func (a *analysis) numbers() {
 			}
 			groups = append(groups, group{start: i, end: j, sep: sep, strong: strong})
 			k, s, st, ok := readSeparator(t, j)
-			if !ok {
+			if !ok || len(groups) >= maxGroups {
 				i = j
 				break
 			}
@@ -216,10 +220,10 @@ func (a *analysis) numberCandidate(c *candidate) {
 	}
 }
 
-// ssn applies the SSA's rules for numbers it can issue (SSA POMS
-// RM 10201.045; since randomisation on 25 June 2011 any area but these
-// is possible): area 000, 666 and 900-999 are never issued, nor group 00
-// or serial 0000.
+// ssn applies the SSA's rules for numbers it issues (SSA, "Social
+// Security Number Randomization", effective 25 June 2011: any area is now
+// possible except these): area 000, 666 and 900-999 are never issued, nor
+// group 00 or serial 0000.
 func (a *analysis) ssn(c *candidate) {
 	d := c.digits
 	area := atoi(d[0:3])
@@ -284,10 +288,10 @@ func validABA(d []byte) bool {
 	return sum%10 == 0
 }
 
-// phone checks a North American Numbering Plan number (ATIS-0300115,
-// NANP numbering resources): area code and exchange are NXX with N 2-9;
-// neither is an N11 service code; area codes N9X are reserved for
-// expansion. 555-0100 to 555-0199 is set aside for fiction.
+// phone checks a North American Numbering Plan number (NANPA numbering
+// rules): area code and exchange are NXX with N 2-9; neither is an N11
+// service code; area codes N9X are reserved for expansion. NANPA sets
+// 555-0100 to 555-0199 aside for fictional use.
 func (a *analysis) phone(c *candidate) {
 	d := c.digits
 	formatted := c.lens(3, 3, 4) || (c.lens(1, 3, 3, 4) && d[0] == '1')
@@ -324,10 +328,11 @@ func validNANP(d []byte) bool {
 	return nxx(d[0:3]) && d[1] != '9' && nxx(d[3:6])
 }
 
-// npi checks a National Provider Identifier (45 CFR 162.406; CMS, "NPI:
-// check digit"): ten digits starting with 1 or 2 whose last digit is the
-// Luhn check digit of the first nine prefixed by 80840, the ISO 7812
-// issuer prefix for US health applications. Written unformatted.
+// npi checks a National Provider Identifier (45 CFR 162.406; CMS,
+// "Requirements for the NPI Check Digit"): ten digits starting with 1 or
+// 2 whose last digit is the Luhn check digit of the first nine prefixed by
+// 80840, the ISO/IEC 7812 issuer prefix for US health applications.
+// Written unformatted.
 func (a *analysis) npi(c *candidate) {
 	d := c.digits
 	if !c.lens(10) || !validNPI(d) {

@@ -45,7 +45,7 @@ Content-Transfer-Encoding: base64
 
 U1NOIDIwNS04OS00NTQy
 --b--
-`, SSN, PartAttachment, ""},
+`, SSN, PartText, ""},
 		{"a PDF part fails closed", `Content-Type: multipart/mixed; boundary="b"
 
 --b
@@ -94,7 +94,7 @@ func TestScanRawRefusesDeepNesting(t *testing.T) {
 	}
 	b.WriteString("Subject: x\r\n\r\nhi\r\n")
 	res := s.ScanRaw(context.Background(), strings.NewReader(b.String()))
-	if !res.Unscannable || !res.ContainsPHI {
+	if !res.Unscannable || res.Reason != ReasonTooManyParts || !res.ContainsPHI {
 		t.Fatalf("got %+v", res)
 	}
 }

@@ -73,16 +73,16 @@ type Reason string
 
 // Reasons for an unscannable result.
 const (
-	ReasonTimeout          Reason = "timeout"            // the scan ran past its deadline
-	ReasonCanceled         Reason = "canceled"           // the caller's context was cancelled
-	ReasonOversize         Reason = "oversize"           // a part is larger than MaxPartBytes
-	ReasonUnreadableType   Reason = "unreadable_type"    // an attachment type we cannot read (PDF, image, archive...)
-	ReasonBadEncoding      Reason = "bad_encoding"       // transfer encoding unknown or malformed
-	ReasonUnknownCharset   Reason = "unknown_charset"    // declared charset unknown
-	ReasonBinaryContent    Reason = "binary_content"     // a text part holding binary data
-	ReasonParseError       Reason = "parse_error"        // malformed HTML, JSON or XML
-	ReasonTooManyParts     Reason = "too_many_parts"     // more attachments than MaxAttachments
-	ReasonMessageMalformed Reason = "message_malformed"  // a raw message that is not valid MIME
+	ReasonTimeout          Reason = "timeout"           // the scan ran past its deadline
+	ReasonCanceled         Reason = "canceled"          // the caller's context was cancelled
+	ReasonOversize         Reason = "oversize"          // a part is larger than MaxPartBytes
+	ReasonUnreadableType   Reason = "unreadable_type"   // an attachment type we cannot read (PDF, image, archive...)
+	ReasonBadEncoding      Reason = "bad_encoding"      // transfer encoding unknown or malformed
+	ReasonUnknownCharset   Reason = "unknown_charset"   // declared charset unknown
+	ReasonBinaryContent    Reason = "binary_content"    // a text part holding binary data
+	ReasonParseError       Reason = "parse_error"       // malformed HTML, JSON or XML
+	ReasonTooManyParts     Reason = "too_many_parts"    // more attachments than MaxAttachments
+	ReasonMessageMalformed Reason = "message_malformed" // a raw message that is not valid MIME
 )
 
 // Problem is one part the scanner could not read.
@@ -348,6 +348,10 @@ func (sc *scan) part(kind PartKind, index int, raw string, isHTML bool) {
 	for _, f := range a.findings {
 		f.Part, f.Index = kind, index
 		sc.add(f)
+	}
+	for t, n := range a.overflow {
+		sc.res.Counts[t] += n
+		sc.res.Truncated = true
 	}
 }
 

@@ -435,3 +435,25 @@ func (c *expiringContext) Err() error {
 	}
 	return context.DeadlineExceeded
 }
+
+// The worked examples in docs/dlp.md.
+func TestDocumentedScores(t *testing.T) {
+	t.Parallel()
+	s := newTestScanner(t, Options{})
+	tests := []struct {
+		text  string
+		score float64
+	}{
+		{"code E11.9", 0.52},
+		{"taking metformin", 0.21},
+		{"DOB 03/14/1962, taking metformin", 0.78},
+		{"(415) 867-5309", 0.12},
+		{"SSN 205-89-4542", 0.99},
+		{"x 205-89-4542", 0.75},
+	}
+	for _, tt := range tests {
+		if got := s.Scan(context.Background(), Message{Text: tt.text}).Score; got != tt.score {
+			t.Errorf("score of %q = %v, want %v", tt.text, got, tt.score)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/sealpost/sealpost/internal/account"
 	"github.com/sealpost/sealpost/internal/auth"
@@ -108,12 +110,35 @@ func (s *Server) getPortalSettings(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, st)
 }
 
+// portalSettingsRequest is the PortalSettings schema with every field
+// required: a PUT replaces the whole.
+type portalSettingsRequest struct {
+	DisplayName    *string `json:"display_name"`
+	LogoURL        *string `json:"logo_url"`
+	PrimaryColor   *string `json:"primary_color"`
+	RetentionHours *int    `json:"retention_hours"`
+}
+
 func (s *Server) putPortalSettings(w http.ResponseWriter, r *http.Request) {
-	var st portal.Settings
-	if err := decodeJSON(r, &st); err != nil {
+	var req portalSettingsRequest
+	if err := decodeJSON(r, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
+	var missing []FieldError
+	for name, set := range map[string]bool{"display_name": req.DisplayName != nil, "logo_url": req.LogoURL != nil,
+		"primary_color": req.PrimaryColor != nil, "retention_hours": req.RetentionHours != nil} {
+		if !set {
+			missing = append(missing, FieldError{Field: name, Message: "required"})
+		}
+	}
+	if len(missing) > 0 {
+		slices.SortFunc(missing, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
+		writeProblem(w, r, NewProblem(TypeValidation, "every setting is required (use \"\" or 0 for the default)").WithErrors(missing...))
+		return
+	}
+	st := portal.Settings{DisplayName: *req.DisplayName, LogoURL: *req.LogoURL, PrimaryColor: *req.PrimaryColor,
+		RetentionHours: *req.RetentionHours}
 	a := actor(r)
 	if err := s.opts.Portal.SetSettings(r.Context(), a.Principal.AccountID, portalActor(a), st); err != nil {
 		s.writeError(w, r, err)

@@ -38,6 +38,7 @@ const rawMultipart = "From: Dr Lee <results@clinic.example>\r\n" +
 	"--outer--\r\n"
 
 func TestParseRawTakesBodiesAndAttachments(t *testing.T) {
+	t.Parallel()
 	c, err := ParseRaw([]byte(rawMultipart))
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +58,7 @@ func TestParseRawTakesBodiesAndAttachments(t *testing.T) {
 }
 
 func TestParseRawRefusesWhatIsNotMail(t *testing.T) {
+	t.Parallel()
 	for name, raw := range map[string]string{
 		"binary":           "\x00\x01\x02",
 		"broken multipart": "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!not base64!!!\r\n--b--\r\n",
@@ -68,6 +70,7 @@ func TestParseRawRefusesWhatIsNotMail(t *testing.T) {
 }
 
 func TestRawDepositIsParsedAndSealed(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		_, token := w.deposit(Deposit{Raw: []byte(rawMultipart)})
@@ -103,6 +106,7 @@ func FuzzParseRaw(f *testing.F) {
 }
 
 func TestSettingsValidation(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		s     Settings
@@ -129,6 +133,7 @@ func TestSettingsValidation(t *testing.T) {
 }
 
 func TestBrandingReachesThePages(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		if err := w.svc.SetSettings(context.Background(), w.acct, Actor{Kind: "user", ID: "u"}, Settings{DisplayName: "Riverside Health",

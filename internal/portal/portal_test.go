@@ -13,6 +13,7 @@ import (
 )
 
 func TestDepositSealsTheContentAndTheNoticeCarriesNoPHI(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		ctx := context.Background()
@@ -62,6 +63,7 @@ func TestDepositSealsTheContentAndTheNoticeCarriesNoPHI(t *testing.T) {
 }
 
 func TestDepositRefusesBadInput(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		ok := Content{Subject: "s", Text: "t"}
@@ -102,6 +104,7 @@ func TestDepositRefusesBadInput(t *testing.T) {
 }
 
 func TestCodesWorkOnceAndExpire(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		ctx := context.Background()
@@ -143,6 +146,7 @@ func TestCodesWorkOnceAndExpire(t *testing.T) {
 }
 
 func TestCodeBruteForceLocksTheLink(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		ctx := context.Background()
@@ -197,6 +201,7 @@ func TestCodeBruteForceLocksTheLink(t *testing.T) {
 }
 
 func TestChallengeIsAskedWithTheCode(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		ctx := context.Background()
@@ -221,6 +226,7 @@ func TestChallengeIsAskedWithTheCode(t *testing.T) {
 }
 
 func TestTamperedAndUnknownLinksAreOneAnswer(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		_, token := w.deposit(Deposit{})
@@ -246,6 +252,7 @@ func TestTamperedAndUnknownLinksAreOneAnswer(t *testing.T) {
 }
 
 func TestExpiredMessagesAreShredded(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		ctx := context.Background()
@@ -294,6 +301,7 @@ func TestExpiredMessagesAreShredded(t *testing.T) {
 }
 
 func TestRecallWithdrawsTheMessage(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		ctx := context.Background()
@@ -331,6 +339,7 @@ func TestRecallWithdrawsTheMessage(t *testing.T) {
 }
 
 func TestTenantsAndMessagesAreIsolated(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		ctx := context.Background()
@@ -356,6 +365,7 @@ func TestTenantsAndMessagesAreIsolated(t *testing.T) {
 }
 
 func TestSessionsEndWhenIdleOrOld(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		ctx := context.Background()
@@ -390,6 +400,7 @@ func TestSessionsEndWhenIdleOrOld(t *testing.T) {
 }
 
 func TestEveryRecipientActionIsAuditedAndAnEvent(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		ctx := context.Background()
@@ -450,6 +461,7 @@ func TestEveryRecipientActionIsAuditedAndAnEvent(t *testing.T) {
 }
 
 func TestAPIDepositTiesEventsToTheNoticeMessage(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		ctx := context.Background()

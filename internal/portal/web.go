@@ -163,7 +163,7 @@ func (wb *Web) refuse(w http.ResponseWriter, r *http.Request, l Link, err error)
 		v.Title, v.Explanation = "This message was withdrawn", "The sender recalled this message. Contact them if you have questions."
 		wb.render(w, r, http.StatusGone, "notice", v)
 	case errors.Is(err, ErrLocked):
-		minutes := int(time.Until(l.LockedUntil).Minutes()) + 1
+		minutes := max(1, int(l.LockedUntil.Sub(wb.svc.now()).Minutes())+1)
 		w.Header().Set("Retry-After", strconv.Itoa(minutes*60))
 		v.Title = "Too many wrong codes"
 		v.Explanation = fmt.Sprintf("To protect this message, it is locked for %d minutes. Then ask for a new code.", minutes)
@@ -344,7 +344,7 @@ func (wb *Web) verifySubmit(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		l, _ := wb.svc.Open(r.Context(), token)
 		if errors.Is(err, ErrLocked) && l.LockedUntil.IsZero() {
-			l.LockedUntil = time.Now().Add(wb.svc.opts.Lockout)
+			l.LockedUntil = wb.svc.now().Add(wb.svc.opts.Lockout)
 		}
 		if !wb.refuse(w, r, l, err) {
 			wb.fail(w, r, err)

@@ -47,11 +47,12 @@ func post(t *testing.T, c *http.Client, u string, form url.Values, header map[st
 }
 
 func TestPortalPagesFromLinkToReply(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		c := w.serve()
 		_, token := w.deposit(Deposit{Content: Content{Subject: "Your lab results", Text: "plain",
-			HTML: `<p>SSN 078-05-1120</p><script>alert(1)</script>`,
+			HTML:        `<p>SSN 078-05-1120</p><script>alert(1)</script>`,
 			Attachments: []Attachment{{Filename: "results.pdf", ContentType: "application/pdf", Content: []byte("%PDF-1.7")}}}})
 		base := w.srv.URL + "/p/" + token
 
@@ -140,6 +141,7 @@ func TestPortalPagesFromLinkToReply(t *testing.T) {
 }
 
 func TestPortalFormsRefuseForgedRequests(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		c := w.serve()
@@ -188,6 +190,7 @@ func TestPortalFormsRefuseForgedRequests(t *testing.T) {
 }
 
 func TestPortalPagesForLinksThatDoNotOpen(t *testing.T) {
+	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
 		w := newWorld(t, s)
 		c := w.serve()

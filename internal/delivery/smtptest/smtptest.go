@@ -2,7 +2,9 @@
 // benchmarks (go-smtp): it records what it is sent, offers STARTTLS with a
 // certificate the caller makes with Certificate (or speaks implicit TLS,
 // StartTLS), can require AUTH PLAIN or LOGIN, and can be told to delay
-// replies or refuse recipients and messages.
+// replies or refuse recipients and messages. Scripted is a server that
+// misbehaves on purpose (refusals at any stage, hang-ups mid-DATA, broken
+// TLS) for fault tests.
 package smtptest
 
 import (

@@ -1,6 +1,7 @@
 // Package dnstest is an authoritative DNS server on loopback for tests and
 // benchmarks: it answers MX, A, AAAA and TXT queries from a table the
-// caller fills and changes while it runs.
+// caller fills and changes while it runs, and can be told to fail a name
+// (SERVFAIL, or no answer at all) to test how lookups fail.
 package dnstest
 
 import (
@@ -18,6 +19,7 @@ type Server struct {
 
 	mu      sync.RWMutex
 	records map[string][]dns.RR // fqdn, lower case
+	faults  map[string]int      // fqdn, lower case: the rcode to answer, or NoAnswer
 	udp     *dns.Server
 	tcp     *dns.Server
 }
@@ -43,7 +45,7 @@ func Start() (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: pc.LocalAddr().String(), records: map[string][]dns.RR{}}
+	s := &Server{Addr: pc.LocalAddr().String(), records: map[string][]dns.RR{}, faults: map[string]int{}}
 	s.udp = &dns.Server{PacketConn: pc, Handler: s}
 	s.tcp = &dns.Server{Listener: ln, Handler: s}
 	go func() { _ = s.udp.ActivateAndServe() }()
@@ -79,6 +81,23 @@ func (s *Server) Remove(name string) {
 	delete(s.records, strings.ToLower(dns.Fqdn(name)))
 }
 
+// NoAnswer, given to Fail, leaves queries unanswered (a timeout).
+const NoAnswer = -1
+
+// Fail makes every query for name answer with rcode (dns.RcodeServerFailure,
+// say) and no records, or go unanswered with NoAnswer; dns.RcodeSuccess
+// ends the failure.
+func (s *Server) Fail(name string, rcode int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name = strings.ToLower(dns.Fqdn(name))
+	if rcode == dns.RcodeSuccess {
+		delete(s.faults, name)
+		return
+	}
+	s.faults[name] = rcode
+}
+
 // ServeDNS implements dns.Handler.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m := new(dns.Msg)
@@ -87,6 +106,16 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if len(req.Question) == 1 {
 		q := req.Question[0]
 		s.mu.RLock()
+		rcode, failing := s.faults[strings.ToLower(q.Name)]
+		if failing {
+			s.mu.RUnlock()
+			if rcode == NoAnswer {
+				return
+			}
+			m.Rcode = rcode
+			_ = w.WriteMsg(m)
+			return
+		}
 		rrs, known := s.records[strings.ToLower(q.Name)]
 		for _, rr := range rrs {
 			if rr.Header().Rrtype == q.Qtype {
