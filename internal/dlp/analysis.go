@@ -19,7 +19,7 @@ type analysis struct {
 	hits     [numCtx][]hit
 	findings []Finding
 	overflow map[Type]int // findings beyond the per-part bound, counted only
-	err      error // set when the context ends; detectors then stop
+	err      error        // set when the context ends; detectors then stop
 	ticks    int
 }
 
@@ -151,6 +151,7 @@ func (a *analysis) dedupe() {
 // Unicode letters, digits and marks.
 func (a *analysis) tokenise() {
 	t := a.text
+	a.words = make([]word, 0, len(t)/6+8) // English averages about six bytes a word
 	for i := 0; i < len(t); {
 		if a.tick() {
 			return
