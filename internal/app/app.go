@@ -27,14 +27,17 @@ import (
 	"github.com/sealpost/sealpost/internal/console"
 	"github.com/sealpost/sealpost/internal/delivery"
 	"github.com/sealpost/sealpost/internal/domains"
+	"github.com/sealpost/sealpost/internal/keys"
 	"github.com/sealpost/sealpost/internal/login"
 	"github.com/sealpost/sealpost/internal/messages"
 	"github.com/sealpost/sealpost/internal/mfa"
 	"github.com/sealpost/sealpost/internal/oauth"
+	"github.com/sealpost/sealpost/internal/policy"
 	"github.com/sealpost/sealpost/internal/portal"
 	"github.com/sealpost/sealpost/internal/queue"
 	"github.com/sealpost/sealpost/internal/resolve"
 	"github.com/sealpost/sealpost/internal/retention"
+	"github.com/sealpost/sealpost/internal/secureline"
 	"github.com/sealpost/sealpost/internal/session"
 	"github.com/sealpost/sealpost/internal/store"
 	"github.com/sealpost/sealpost/internal/templates"
@@ -79,6 +82,16 @@ type App struct {
 	// sweeper that crypto-shreds what outlived them.
 	Retention *retention.Service
 	Shredder  *retention.Sweeper
+	// DLP holds the accounts' DLP rules and decides per recipient;
+	// Quarantine keeps the review state of quarantined messages.
+	DLP        *policy.Engine
+	Quarantine *policy.QuarantineStore
+	// Keys holds the accounts' recipient PGP keys and S/MIME
+	// certificates and sender S/MIME signing certificates.
+	Keys *keys.Service
+	// SecureLine decides each recipient's encryption (preflight,
+	// settings; the send and delivery paths integrate it later).
+	SecureLine *secureline.Service
 	// SubmissionAddrs are the bound relay listeners (submission, implicit
 	// TLS), once serving; empty when off.
 	SubmissionAddrs [2]string
@@ -229,6 +242,21 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 	if err != nil {
 		return nil, err
 	}
+	dlpPolicies, err := policy.New(s, auditLog, policy.Options{})
+	if err != nil {
+		return nil, err
+	}
+	// The send path implements policy.Releaser once it quarantines
+	// messages; until then reviews are recorded and audited only.
+	quarantine := policy.NewQuarantine(s, auditLog, policy.QuarantineOptions{})
+	keyStore, err := newKeys(cfg, s, v, auditLog)
+	if err != nil {
+		return nil, err
+	}
+	encryption, err := newSecureLine(s, auditLog, engine, keyStore, dlpPolicies)
+	if err != nil {
+		return nil, err
+	}
 	return &App{
 		Config:   cfg,
 		Logger:   logger,
@@ -255,6 +283,12 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		Templates: tmpls,
 		Retention: policies,
 		Shredder:  shredder,
+
+		DLP:        dlpPolicies,
+		Quarantine: quarantine,
+		Keys:       keyStore,
+		SecureLine: encryption,
+
 		Portal:    portalSvc,
 		PortalWeb: portalWeb,
 	}, nil

@@ -60,6 +60,10 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		Retention:        a.Retention,
 		Templates:        a.Templates,
 		Portal:           a.Portal,
+		DLP:              a.DLP,
+		Quarantine:       a.Quarantine,
+		Keys:             a.Keys,
+		SecureLine:       a.SecureLine,
 	})
 	for pattern, h := range a.Console.Routes() {
 		api.Handle(pattern, h)

@@ -47,7 +47,20 @@ type Config struct {
 	Submission Submission `yaml:"submission"`
 	Bounce     Bounce     `yaml:"bounce"`
 	Webhooks   Webhooks   `yaml:"webhooks"`
+	SecureLine SecureLine `yaml:"secureline"`
 	Bootstrap  Bootstrap  `yaml:"bootstrap"`
+}
+
+// SecureLine configures per-recipient encryption; here, what uploaded
+// S/MIME certificates are validated against (docs/keys.md).
+type SecureLine struct {
+	// SMIMETrustFile is a PEM bundle of the trust anchors S/MIME
+	// certificates must chain to; empty means none, and every S/MIME
+	// certificate is refused as untrusted.
+	SMIMETrustFile string `yaml:"smime_trust_file"`
+	// SMIMECRLFile holds PEM (or one DER) certificate revocation lists
+	// consulted when validating S/MIME certificates; empty means none.
+	SMIMECRLFile string `yaml:"smime_crl_file"`
 }
 
 // Delivery configures outbound mail delivery.

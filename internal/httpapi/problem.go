@@ -60,6 +60,14 @@ var problemKinds = map[ProblemType]struct {
 	TypeTemplateInvalid:      {http.StatusUnprocessableEntity, "Invalid template"},
 	TypeTemplateRender:       {http.StatusUnprocessableEntity, "Template failed to render"},
 	TypeUnknownTemplate:      {http.StatusUnprocessableEntity, "Unknown template"},
+	TypeKeyMalformed:         {http.StatusUnprocessableEntity, "Malformed key or certificate"},
+	TypeKeyExpired:           {http.StatusUnprocessableEntity, "Key or certificate expired"},
+	TypeKeyRevoked:           {http.StatusUnprocessableEntity, "Key or certificate revoked"},
+	TypeKeyWrongUsage:        {http.StatusUnprocessableEntity, "Key or certificate not usable for this purpose"},
+	TypeKeyAddressMismatch:   {http.StatusUnprocessableEntity, "Key or certificate is for another address"},
+	TypeKeyUntrusted:         {http.StatusUnprocessableEntity, "Certificate not trusted"},
+	TypeKeyWeak:              {http.StatusUnprocessableEntity, "Key too weak or unsupported"},
+	TypeKeyPairMismatch:      {http.StatusUnprocessableEntity, "Private key does not match the certificate"},
 }
 
 // Problem is an RFC 9457 problem details object, the body of every error
@@ -118,6 +126,9 @@ func problemFor(err error) *Problem {
 	}
 	if pp, ok := portalProblem(err); ok {
 		return pp
+	}
+	if kp, ok := keysProblem(err); ok {
+		return kp
 	}
 	switch {
 	case errors.As(err, &p):

@@ -109,12 +109,27 @@ type Options struct {
 	// Retention serves /v1/retention-policy. Nil leaves it out.
 	Retention RetentionAdmin
 
+	// SecureLine serves /v1/secureline/preflight and
+	// /v1/secureline/settings. Nil leaves them out.
+	SecureLine SecureLineService
+
 	// Templates serves /v1/templates. Nil leaves it out.
 	Templates TemplateService
+
+	// DLP serves /v1/dlp-policy and its dry run. Nil leaves them out.
+	DLP DLPPolicyAdmin
+
+	// Quarantine serves /v1/quarantine (list, release, reject). Nil
+	// leaves it out.
+	Quarantine QuarantineAdmin
 
 	// Portal serves /v1/portal-messages and /v1/portal-settings. Nil
 	// leaves them out.
 	Portal PortalService
+
+	// Keys serves /v1/keys (recipient PGP keys and S/MIME certificates,
+	// sender S/MIME certificates). Nil leaves them out.
+	Keys KeyService
 
 	// ReadyChecks are run by GET /readyz, concurrently, by name. Nil or
 	// empty means the node is always ready.
@@ -232,11 +247,23 @@ func New(opts Options) *Server {
 	if opts.Retention != nil {
 		s.retentionRoutes()
 	}
+	if opts.SecureLine != nil {
+		s.securelineRoutes()
+	}
 	if opts.Templates != nil {
 		s.templateRoutes()
 	}
+	if opts.DLP != nil {
+		s.dlpPolicyRoutes()
+	}
+	if opts.Quarantine != nil {
+		s.quarantineRoutes()
+	}
 	if opts.Portal != nil {
 		s.portalRoutes()
+	}
+	if opts.Keys != nil {
+		s.keyRoutes()
 	}
 	if opts.OAuth != nil {
 		s.Handle("POST /oauth2/token", http.HandlerFunc(opts.OAuth.Token))

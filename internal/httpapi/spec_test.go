@@ -15,9 +15,12 @@ import (
 	"github.com/sealpost/sealpost/internal/account"
 	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/domains"
+	"github.com/sealpost/sealpost/internal/keys"
 	"github.com/sealpost/sealpost/internal/messages"
+	"github.com/sealpost/sealpost/internal/policy"
 	"github.com/sealpost/sealpost/internal/portal"
 	"github.com/sealpost/sealpost/internal/retention"
+	"github.com/sealpost/sealpost/internal/secureline"
 	"github.com/sealpost/sealpost/internal/session"
 	"github.com/sealpost/sealpost/internal/templates"
 	"github.com/sealpost/sealpost/internal/tracking"
@@ -201,7 +204,8 @@ func TestScopedRoutesAreExactlyTheContractsV1Operations(t *testing.T) {
 	srv := New(Options{Audit: &fakeAudit{}, Clients: unusedClientAdmin{}, Sessions: unusedSessionAdmin{}, Policies: unusedPolicyAdmin{},
 		Users: unusedUserAdmin{}, Messages: (*messages.Service)(nil), Domains: (*domains.Service)(nil),
 		TrackingSettings: (*tracking.Service)(nil), Webhooks: (*webhooks.Service)(nil), Templates: (*templates.Service)(nil),
-		Retention: (*retention.Service)(nil), Portal: (*portal.Service)(nil)})
+		Retention: (*retention.Service)(nil), Portal: (*portal.Service)(nil), Keys: (*keys.Service)(nil), SecureLine: (*secureline.Service)(nil),
+		DLP: (*policy.Engine)(nil), Quarantine: (*policy.QuarantineStore)(nil)})
 	routes := srv.ScopedRoutes()
 	inContract := map[string]string{}
 	for path, item := range contract(t).Doc.Paths.Map() {

@@ -47,6 +47,15 @@ type Recipient struct {
 	TLSCipher   string     `json:"tls_cipher,omitempty"`
 	SMTPCode    int        `json:"smtp_code,omitempty"`
 	SMTPReply   string     `json:"smtp_reply,omitempty"`
+	// Encryption is SecureLine's decision for the recipient, once made.
+	Encryption *Encryption `json:"encryption,omitempty"`
+}
+
+// Encryption is how a recipient's copy is protected and why (package
+// secureline; the reasons never carry PHI).
+type Encryption struct {
+	Method  string   `json:"method"`
+	Reasons []string `json:"reasons"`
 }
 
 // Get returns a message of the account (store.ErrNotFound otherwise).
@@ -196,7 +205,7 @@ func (s *Service) list(ctx context.Context, where string, args []any, limit int)
 
 func (s *Service) recipients(ctx context.Context, messageID string) ([]Recipient, error) {
 	rows, err := s.db.Reader().Query(ctx, `SELECT address, kind, state, attempts, next_attempt_at, updated_at, COALESCE(delivered_at, 0),
-		remote_host, tls_version, tls_cipher, smtp_code, smtp_reply FROM message_recipients WHERE message_id = $1 ORDER BY rcpt_index`, messageID)
+		remote_host, tls_version, tls_cipher, smtp_code, smtp_reply, enc_method, enc_reasons FROM message_recipients WHERE message_id = $1 ORDER BY rcpt_index`, messageID)
 	if err != nil {
 		return nil, fmt.Errorf("recipients: %w", err)
 	}
@@ -206,9 +215,14 @@ func (s *Service) recipients(ctx context.Context, messageID string) ([]Recipient
 	for rows.Next() {
 		var r Recipient
 		var next, updated, delivered int64
+		var encMethod, encReasons string
 		if err := rows.Scan(&r.Address, &r.Kind, &r.State, &r.Attempts, &next, &updated, &delivered, &r.RemoteHost,
-			&r.TLSVersion, &r.TLSCipher, &r.SMTPCode, &r.SMTPReply); err != nil {
+			&r.TLSVersion, &r.TLSCipher, &r.SMTPCode, &r.SMTPReply, &encMethod, &encReasons); err != nil {
 			return nil, err
+		}
+		if encMethod != "" {
+			r.Encryption = &Encryption{Method: encMethod, Reasons: []string{}}
+			_ = json.Unmarshal([]byte(encReasons), &r.Encryption.Reasons)
 		}
 		r.UpdatedAt = store.FromMicros(updated)
 		if r.State == StateQueued || r.State == StateDeferred {

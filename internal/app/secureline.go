@@ -1,0 +1,63 @@
+package app
+
+import (
+	"context"
+
+	"github.com/sealpost/sealpost/internal/audit"
+	"github.com/sealpost/sealpost/internal/delivery"
+	"github.com/sealpost/sealpost/internal/dlp"
+	"github.com/sealpost/sealpost/internal/keys"
+	"github.com/sealpost/sealpost/internal/policy"
+	"github.com/sealpost/sealpost/internal/secureline"
+	"github.com/sealpost/sealpost/internal/store"
+)
+
+// newSecureLine builds the encryption decision engine over the delivery
+// engine's TLS probe (same routes, smarthost, trust anchors and MTA-STS
+// as delivery), the recipients' keys, the DLP scanner and the accounts'
+// DLP policies.
+func newSecureLine(s *store.Store, log *audit.Log, engine *delivery.Engine, k *keys.Service, rules *policy.Engine) (*secureline.Service, error) {
+	scanner, err := dlp.New(dlp.Options{})
+	if err != nil {
+		return nil, err
+	}
+	opts := secureline.Options{Audit: log, Scanner: scanner, TLS: deliveryProber{engine}, Policy: policyVerdicts(rules)}
+	if k != nil {
+		opts.Keys = k
+	}
+	return secureline.New(s, opts), nil
+}
+
+// deliveryProber adapts delivery.Engine.ProbeTLS to secureline.TLSProber.
+type deliveryProber struct{ e *delivery.Engine }
+
+func (p deliveryProber) ProbeTLS(ctx context.Context, domain string) (secureline.TLSResult, error) {
+	r, err := p.e.ProbeTLS(ctx, domain)
+	return secureline.TLSResult{Verified: r.Verified, Detail: r.Detail}, err
+}
+
+// policyVerdicts adapts the DLP policy engine: the rules are loaded once
+// per message and decided per recipient domain.
+func policyVerdicts(rules *policy.Engine) secureline.PolicyFunc {
+	if rules == nil {
+		return nil
+	}
+	return func(ctx context.Context, accountID string, in secureline.PolicyInput) (map[string]secureline.PolicyVerdict, error) {
+		p, err := rules.Load(ctx, accountID)
+		if err != nil {
+			return nil, err
+		}
+		res := dlp.Result{ContainsPHI: in.ContainsPHI}
+		if in.Scan != nil {
+			res = *in.Scan
+			res.ContainsPHI = res.ContainsPHI || in.ContainsPHI
+		}
+		pin := policy.Input{AccountID: accountID, Sender: in.From, RecipientDomains: in.Domains, Result: res}
+		out := make(map[string]secureline.PolicyVerdict, len(in.Domains))
+		for _, d := range in.Domains {
+			dec := p.Decide(pin, d)
+			out[d] = secureline.PolicyVerdict{Action: string(dec.Action), MinEncryption: secureline.Minimum(dec.MinEncryption), RuleID: dec.RuleID}
+		}
+		return out, nil
+	}
+}
