@@ -3,7 +3,6 @@ package bounce
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
@@ -142,30 +141,5 @@ const secretName = "bounce-return-path"
 // keyset keeps it; losing the master key invalidates outstanding return
 // paths, so bounces of mail sent before arrive as refused.
 func LoadKey(ctx context.Context, db *store.Store, master vault.MasterKey) ([]byte, error) {
-	ad := []byte("platform_secrets/" + secretName)
-	var sealed []byte
-	err := db.Reader().QueryRow(ctx, "SELECT sealed FROM platform_secrets WHERE name = $1", secretName).Scan(&sealed)
-	if errors.Is(err, store.ErrNotFound) {
-		fresh := make([]byte, 32)
-		if _, err := rand.Read(fresh); err != nil {
-			return nil, err
-		}
-		ct, serr := master.Encrypt(fresh, ad)
-		if serr != nil {
-			return nil, fmt.Errorf("seal the return-path key: %w", serr)
-		}
-		if _, err := db.Writer().Exec(ctx, "INSERT INTO platform_secrets (name, sealed) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-			secretName, ct); err != nil {
-			return nil, fmt.Errorf("store the return-path key: %w", err)
-		}
-		err = db.Reader().QueryRow(ctx, "SELECT sealed FROM platform_secrets WHERE name = $1", secretName).Scan(&sealed)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load the return-path key: %w", err)
-	}
-	key, err := master.Decrypt(sealed, ad)
-	if err != nil {
-		return nil, fmt.Errorf("open the return-path key (wrong master key?): %w", err)
-	}
-	return key, nil
+	return vault.PlatformSecret(ctx, db, master, secretName)
 }

@@ -9,7 +9,6 @@ package oauth
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -70,7 +69,7 @@ func New(ctx context.Context, d Deps) (*Server, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	secret, err := platformSecret(ctx, d.DB, d.Master, "oauth-hmac")
+	secret, err := vault.PlatformSecret(ctx, d.DB, d.Master, "oauth-hmac")
 	if err != nil {
 		return nil, err
 	}
@@ -114,35 +113,6 @@ func (sha256Hasher) Hash(_ context.Context, data []byte) ([]byte, error) {
 	return sum[:], nil
 }
 
-// platformSecret returns a named 32-byte secret shared by all nodes,
-// creating it on first use (the first node to insert wins).
-func platformSecret(ctx context.Context, db *store.Store, master vault.MasterKey, name string) ([]byte, error) {
-	ad := []byte("platform_secrets/" + name)
-	var sealed []byte
-	err := db.Reader().QueryRow(ctx, "SELECT sealed FROM platform_secrets WHERE name = $1", name).Scan(&sealed)
-	if errors.Is(err, store.ErrNotFound) {
-		fresh := make([]byte, 32)
-		if _, err := rand.Read(fresh); err != nil {
-			return nil, err
-		}
-		ct, serr := master.Encrypt(fresh, ad)
-		if serr != nil {
-			return nil, fmt.Errorf("seal %s: %w", name, serr)
-		}
-		if _, err := db.Writer().Exec(ctx, "INSERT INTO platform_secrets (name, sealed) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING", name, ct); err != nil {
-			return nil, fmt.Errorf("store %s: %w", name, err)
-		}
-		err = db.Reader().QueryRow(ctx, "SELECT sealed FROM platform_secrets WHERE name = $1", name).Scan(&sealed)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load %s: %w", name, err)
-	}
-	secret, err := master.Decrypt(sealed, ad)
-	if err != nil {
-		return nil, fmt.Errorf("open %s (wrong master key?): %w", name, err)
-	}
-	return secret, nil
-}
 
 // challengeWriter adds the Basic challenge to every 401: RFC 6749 §5.2
 // requires WWW-Authenticate on an invalid_client answer, which fosite

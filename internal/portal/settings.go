@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -148,34 +147,5 @@ const codeSecretName = "portal-code-hmac"
 // so a plain hash would fall to a dictionary of a million entries; keyed,
 // a copy of the database alone does not reveal a live code.
 func codeKey(ctx context.Context, db *store.Store, master vault.MasterKey) ([]byte, error) {
-	ad := []byte("platform_secrets/" + codeSecretName)
-	load := func() ([]byte, error) {
-		var sealed []byte
-		err := db.Reader().QueryRow(ctx, "SELECT sealed FROM platform_secrets WHERE name = $1", codeSecretName).Scan(&sealed)
-		return sealed, err
-	}
-	sealed, err := load()
-	if errors.Is(err, store.ErrNotFound) {
-		fresh := make([]byte, 32)
-		if _, err := rand.Read(fresh); err != nil {
-			return nil, err
-		}
-		ct, serr := master.Encrypt(fresh, ad)
-		if serr != nil {
-			return nil, fmt.Errorf("seal the portal code key: %w", serr)
-		}
-		if _, err := db.Writer().Exec(ctx, "INSERT INTO platform_secrets (name, sealed) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-			codeSecretName, ct); err != nil {
-			return nil, fmt.Errorf("store the portal code key: %w", err)
-		}
-		sealed, err = load()
-	}
-	if err != nil {
-		return nil, fmt.Errorf("load the portal code key: %w", err)
-	}
-	key, err := master.Decrypt(sealed, ad)
-	if err != nil {
-		return nil, fmt.Errorf("open the portal code key (wrong master key?): %w", err)
-	}
-	return key, nil
+	return vault.PlatformSecret(ctx, db, master, codeSecretName)
 }
