@@ -206,7 +206,11 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		return nil, err
 	}
 	tmpls := templates.New(s, templates.Options{})
-	msgs := messages.New(s, v, sendingDomains, q, messages.Options{Lifetime: cfg.Delivery.Lifetime, Templates: tmpls, Tracker: trk})
+	// SecureLine at acceptance; filled by wireAcceptance once the policy,
+	// quarantine, keys and portal it uses exist (they depend on msgs).
+	accept := &messages.SecureLine{}
+	msgs := messages.New(s, v, sendingDomains, q, messages.Options{Lifetime: cfg.Delivery.Lifetime, Templates: tmpls, Tracker: trk,
+		SecureLine: accept})
 	returnPaths, err := newReturnPaths(ctx, cfg, s, master)
 	if err != nil {
 		return nil, err
@@ -246,15 +250,18 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 	if err != nil {
 		return nil, err
 	}
-	// The send path implements policy.Releaser once it quarantines
-	// messages; until then reviews are recorded and audited only.
-	quarantine := policy.NewQuarantine(s, auditLog, policy.QuarantineOptions{})
+	// The send path holds quarantined messages and acts on reviews.
+	quarantine := policy.NewQuarantine(s, auditLog, policy.QuarantineOptions{Hook: msgs})
 	keyStore, err := newKeys(cfg, s, v, auditLog)
 	if err != nil {
 		return nil, err
 	}
+	wireDelivery(engine, s, keyStore, portalSvc)
 	encryption, err := newSecureLine(s, auditLog, engine, keyStore, dlpPolicies)
 	if err != nil {
+		return nil, err
+	}
+	if err := wireAcceptance(accept, s, dlpPolicies, quarantine, keyStore, portalSvc); err != nil {
 		return nil, err
 	}
 	return &App{

@@ -12,9 +12,12 @@ import (
 	"github.com/sealpost/sealpost/internal/config"
 	"github.com/sealpost/sealpost/internal/delivery"
 	"github.com/sealpost/sealpost/internal/domains"
+	"github.com/sealpost/sealpost/internal/keys"
 	"github.com/sealpost/sealpost/internal/mtasts"
+	"github.com/sealpost/sealpost/internal/portal"
 	"github.com/sealpost/sealpost/internal/queue"
 	"github.com/sealpost/sealpost/internal/resolve"
+	"github.com/sealpost/sealpost/internal/secureline"
 	"github.com/sealpost/sealpost/internal/store"
 	"github.com/sealpost/sealpost/internal/vault"
 )
@@ -72,6 +75,23 @@ func newDeliveryEngine(cfg config.Config, s *store.Store, v *vault.Vault, d *dom
 		Registerer:        reg,
 		ReturnPath:        returnPath,
 	})
+}
+
+// wireDelivery lets the engine carry out SecureLine's decisions per
+// recipient: encrypt to keys looked up at delivery, fall back to the
+// portal, and read the account's mode (docs/secureline.md "At
+// delivery"). The settings lookup needs no prober, so it gets a
+// secureline.Service of its own.
+func wireDelivery(e *delivery.Engine, s *store.Store, k *keys.Service, p *portal.Service) {
+	var dk delivery.Keys
+	if k != nil {
+		dk = k
+	}
+	var dp delivery.Portal
+	if p != nil {
+		dp = p
+	}
+	e.SetSecureLine(dk, dp, secureline.New(s, secureline.Options{}))
 }
 
 // registerDeliveryJobs adds the domain worker and the periodic scan.

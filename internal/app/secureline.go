@@ -7,7 +7,9 @@ import (
 	"github.com/sealpost/sealpost/internal/delivery"
 	"github.com/sealpost/sealpost/internal/dlp"
 	"github.com/sealpost/sealpost/internal/keys"
+	"github.com/sealpost/sealpost/internal/messages"
 	"github.com/sealpost/sealpost/internal/policy"
+	"github.com/sealpost/sealpost/internal/portal"
 	"github.com/sealpost/sealpost/internal/secureline"
 	"github.com/sealpost/sealpost/internal/store"
 )
@@ -60,4 +62,27 @@ func policyVerdicts(rules *policy.Engine) secureline.PolicyFunc {
 		}
 		return out, nil
 	}
+}
+
+// wireAcceptance fills the send path's SecureLine step: the default DLP
+// scanner (built once), the accounts' rules and quarantine, and a
+// decision service that knows the recipients' keys but never probes TLS
+// (acceptance must not wait on the network; delivery verifies TLS and
+// falls back, see docs/secureline.md "At acceptance").
+func wireAcceptance(accept *messages.SecureLine, s *store.Store, rules *policy.Engine, q *policy.QuarantineStore, k *keys.Service,
+	p *portal.Service) error {
+	scanner, err := dlp.New(dlp.Options{})
+	if err != nil {
+		return err
+	}
+	var opts secureline.Options
+	if k != nil {
+		opts.Keys = k
+	}
+	accept.Scanner, accept.Policies, accept.Quarantine = scanner, rules, q
+	accept.Decisions = secureline.New(s, opts)
+	if p != nil {
+		accept.Portal = p
+	}
+	return nil
 }

@@ -82,14 +82,24 @@ func TestKill9WithTenThousandMessagesInFlight(t *testing.T) {
 		t.Skip("crash test: skipped with -short")
 	}
 	const total, batch, domains = 10000, 1000, 20
-	sink, err := smtptest.Start(nil)
+	// The sink does verified TLS: under the default mode (forced TLS)
+	// SecureLine never sends in clear text.
+	cert, certPEM, err := smtptest.Certificate("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := smtptest.Start(&cert)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sink.Close()
 	sink.Set(func(s *smtptest.Sink) { s.Delay = time.Millisecond })
 	dir := t.TempDir()
-	env := []string{"SEALPOST_DATA_DIR=" + dir, "SEALPOST_DELIVERY_ROUTES=*=" + sink.Addr, "SEALPOST_SUBMISSION_ADDR=off",
+	ca := filepath.Join(t.TempDir(), "sink-ca.pem")
+	if err := os.WriteFile(ca, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"SEALPOST_DATA_DIR=" + dir, "SEALPOST_DELIVERY_ROUTES=*=" + sink.Addr, "SEALPOST_DELIVERY_TLS_CA_FILE=" + ca, "SEALPOST_SUBMISSION_ADDR=off",
 		"SEALPOST_SUBMISSION_TLS_ADDR=off", "SEALPOST_LOG_LEVEL=warn"}
 	addr := freeAddr(t)
 	first := startChild(t, env, addr)

@@ -116,8 +116,10 @@ func (e *Engine) applySTS(ctx context.Context, domain string, hosts []host) ([]h
 
 // connect opens a connection to the first host address that takes one
 // under the TLS policy (RFC 5321 §5.1: MX hosts in preference order, each
-// of their addresses in turn), within the node's connection limits.
-func (e *Engine) connect(ctx context.Context, hosts []host) (*smtpConn, error) {
+// of their addresses in turn), within the node's connection limits. With
+// verified, only a connection whose TLS verifies for the host name will
+// do, whatever the policy; hosts that fail it give a *tlsFailure.
+func (e *Engine) connect(ctx context.Context, hosts []host, verified bool) (*smtpConn, error) {
 	if len(hosts) == 0 {
 		return nil, errors.New("no host to connect to")
 	}
@@ -135,7 +137,7 @@ func (e *Engine) connect(ctx context.Context, hosts []host) (*smtpConn, error) {
 			continue
 		}
 		for _, ip := range addrs {
-			c, err := e.connectHost(ctx, h, net.JoinHostPort(ip, h.port))
+			c, err := e.connectHost(ctx, h, net.JoinHostPort(ip, h.port), verified)
 			if err == nil {
 				c.onClose = func() { e.pool.free(domain) }
 				return c, nil
@@ -147,7 +149,27 @@ func (e *Engine) connect(ctx context.Context, hosts []host) (*smtpConn, error) {
 	return nil, errors.Join(errs...)
 }
 
-func (e *Engine) connectHost(ctx context.Context, h host, addr string) (*smtpConn, error) {
+// tlsFailure: a host answered but verified TLS could not be set up with
+// it (no STARTTLS, a certificate that does not verify for its name, a
+// failed handshake). For recipients that require verified TLS this is
+// what secureline.Fallback acts on.
+type tlsFailure struct {
+	host string
+	err  error
+}
+
+func (f *tlsFailure) Error() string { return f.err.Error() }
+func (f *tlsFailure) Unwrap() error { return f.err }
+
+// what says in a few words why the host gave no verified TLS.
+func (f *tlsFailure) what() string {
+	if errors.Is(f.err, errNoStartTLS) {
+		return f.host + " does not offer STARTTLS"
+	}
+	return f.host + " offers no verified TLS (the certificate or the handshake failed)"
+}
+
+func (e *Engine) connectHost(ctx context.Context, h host, addr string, verified bool) (*smtpConn, error) {
 	if h.smarthost {
 		return e.connectSmarthost(ctx, h, addr)
 	}
@@ -159,15 +181,22 @@ func (e *Engine) connectHost(ctx context.Context, h host, addr string) (*smtpCon
 	err = c.startTLS(ctx, cfg, e.opts.HeloName)
 	switch {
 	case err == nil:
+		c.verified = true
 		return c, nil
 	case h.sts == mtasts.ModeEnforce:
 		// RFC 8461 §4.2, §5: under enforce, no verified TLS, no delivery
 		// (never clear text, never unverified TLS).
 		c.close()
 		e.metrics.stsFailures.WithLabelValues(mtasts.ModeEnforce, "tls").Inc()
-		return nil, fmt.Errorf("MTA-STS policy requires TLS verified for %s: %w", h.name, err)
+		return nil, &tlsFailure{host: h.name, err: fmt.Errorf("MTA-STS policy requires TLS verified for %s: %w", h.name, err)}
 	case h.sts == mtasts.ModeTesting:
 		e.metrics.stsFailures.WithLabelValues(mtasts.ModeTesting, "tls").Inc()
+	}
+	if verified {
+		// SecureLine decided verified TLS for these recipients (RFC 3207
+		// with the certificate checked for the host name): never less.
+		c.close()
+		return nil, &tlsFailure{host: h.name, err: fmt.Errorf("verified TLS required: %w", err)}
 	}
 	switch {
 	case e.opts.TLSPolicy == TLSRequired:
@@ -213,6 +242,7 @@ func (e *Engine) connectSmarthost(ctx context.Context, h host, addr string) (*sm
 			return nil, fmt.Errorf("smarthost requires verified TLS: %w", err)
 		}
 	}
+	c.verified = true // verified for the smarthost: the hop we control
 	if e.opts.SmarthostUsername != "" {
 		if err := c.auth(e.opts.SmarthostUsername, e.opts.SmarthostPassword); err != nil {
 			c.close()

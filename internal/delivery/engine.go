@@ -3,7 +3,9 @@
 // taken over), signs each message with the sender domain's DKIM keys
 // (RSA-2048 and Ed25519), resolves the domain's mail hosts (MX in
 // preference order, or a static route), and delivers over reused,
-// pipelined SMTP connections under the configured STARTTLS policy. Every
+// pipelined SMTP connections under the configured STARTTLS policy,
+// carrying out each recipient's SecureLine method (PGP or S/MIME
+// encryption, verified TLS, the portal as fallback; secure.go). Every
 // recipient's outcome (delivered, deferred with exponential backoff and
 // jitter, bounced, suppressed) is recorded with the remote host, the TLS
 // version and cipher and the server's reply.
@@ -94,6 +96,14 @@ type Options struct {
 	// index when the transaction carries that recipient alone, else -1.
 	// Unset, the envelope sender is the From address.
 	ReturnPath func(accountID, messageID, from string, rcptIndex int) string
+	// Keys, Portal and Modes carry out SecureLine's per-recipient
+	// decisions at delivery (secure.go); each may be nil. Without Keys a
+	// pgp or smime recipient has no key now and goes to the portal;
+	// without an enabled Portal such fallbacks defer instead (never clear
+	// text); without Modes every account has secureline.DefaultMode.
+	Keys   Keys
+	Portal Portal
+	Modes  Modes
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -147,6 +157,7 @@ type Engine struct {
 	pool     *connPool
 	rate     *rateLimiter
 	metrics  *metrics
+	modes    *modeCache
 }
 
 // New returns an engine.
@@ -168,9 +179,19 @@ func New(db *store.Store, v *vault.Vault, d *domains.Service, r *resolve.Resolve
 		return nil, err
 	}
 	e := &Engine{db: db, vault: v, domains: d, resolver: r, opts: opts, rate: newRateLimiter(opts.DomainRates), metrics: m,
-		pool: newConnPool(opts.MaxConns, opts.MaxConnsPerDomain, opts.IdleTimeout, func(n int) { m.openConns.Set(float64(n)) })}
+		modes: newModeCache(opts.Modes, opts.Now),
+		pool:  newConnPool(opts.MaxConns, opts.MaxConnsPerDomain, opts.IdleTimeout, func(n int) { m.openConns.Set(float64(n)) })}
 	e.pool.startJanitor(opts.Now)
 	return e, nil
+}
+
+// SetSecureLine sets Options.Keys, Portal and Modes on an engine built
+// before them (the composition root builds the key store and the portal
+// after the engine, which SecureLine's TLS probe uses). Call it before
+// the engine delivers anything; it is not safe during delivery.
+func (e *Engine) SetSecureLine(k Keys, p Portal, m Modes) {
+	e.opts.Keys, e.opts.Portal, e.opts.Modes = k, p, m
+	e.modes = newModeCache(m, e.opts.Now)
 }
 
 // Close closes pooled connections (saying QUIT) and stops closing idle
@@ -190,6 +211,10 @@ type claimed struct {
 	// OwnBody: the recipient has a composed body of its own
 	// (message_recipients.body_sealed), sent in a transaction of its own.
 	OwnBody bool
+	// Method is SecureLine's decision for the recipient
+	// (message_recipients.enc_method): "" (none: the TLS policy alone
+	// applies), tls, tls_opportunistic, pgp or smime.
+	Method string
 }
 
 // claim leases up to BatchSize due recipients of domain.
@@ -207,7 +232,7 @@ func (e *Engine) claim(ctx context.Context, domain string) ([]claimed, error) {
 			WHERE (message_id, rcpt_index) IN (SELECT message_id, rcpt_index FROM message_recipients
 				WHERE domain = $2 AND state IN ('queued', 'deferred') AND next_attempt_at <= $3 AND lease_until < $3
 				ORDER BY priority, next_attempt_at LIMIT $4`+lock+`)
-			RETURNING message_id, rcpt_index, account_id, address, attempts, expires_at, body_sealed IS NOT NULL`,
+			RETURNING message_id, rcpt_index, account_id, address, attempts, expires_at, body_sealed IS NOT NULL, enc_method`,
 			lease, domain, store.Micros(now), e.opts.BatchSize, owner)
 		if err != nil {
 			return err
@@ -216,7 +241,7 @@ func (e *Engine) claim(ctx context.Context, domain string) ([]claimed, error) {
 		for rows.Next() {
 			c := claimed{Owner: owner}
 			var expires int64
-			if err := rows.Scan(&c.MessageID, &c.Index, &c.AccountID, &c.Address, &c.Attempts, &expires, &c.OwnBody); err != nil {
+			if err := rows.Scan(&c.MessageID, &c.Index, &c.AccountID, &c.Address, &c.Attempts, &expires, &c.OwnBody, &c.Method); err != nil {
 				return err
 			}
 			c.ExpiresAt = store.FromMicros(expires)
@@ -290,27 +315,39 @@ func (e *Engine) keepLeased(ctx context.Context, owner string) func() {
 }
 
 // group is one message's claimed recipients at the domain that share a
-// body: all those without one of their own, or one that has its own.
+// body and a transport requirement: all those without a body of their
+// own, split into those that require verified TLS (method tls) and the
+// others; or one recipient that has its own body or is encrypted to its
+// own key (pgp, smime).
 type group struct {
 	messageID string
 	accountID string
 	rcpts     []claimed
 	// ownBody: the group is the one recipient whose own body it sends.
 	ownBody bool
+	// method is the recipients' SecureLine method: pgp, smime, tls, or ""
+	// for the TLS policy alone (no decision, or tls_opportunistic).
+	method string
 }
 
 func groupByMessage(batch []claimed) []*group {
 	var out []*group
-	byID := map[string]*group{}
+	type key struct {
+		messageID string
+		tls       bool
+	}
+	byKey := map[key]*group{}
 	for _, c := range batch {
-		if c.OwnBody {
-			out = append(out, &group{messageID: c.MessageID, accountID: c.AccountID, rcpts: []claimed{c}, ownBody: true})
+		method := groupMethod(c.Method)
+		if c.OwnBody || (method != "" && method != methodTLS) {
+			out = append(out, &group{messageID: c.MessageID, accountID: c.AccountID, rcpts: []claimed{c}, ownBody: c.OwnBody, method: method})
 			continue
 		}
-		g := byID[c.MessageID]
+		k := key{c.MessageID, method == methodTLS}
+		g := byKey[k]
 		if g == nil {
-			g = &group{messageID: c.MessageID, accountID: c.AccountID}
-			byID[c.MessageID] = g
+			g = &group{messageID: c.MessageID, accountID: c.AccountID, method: method}
+			byKey[k] = g
 			out = append(out, g)
 		}
 		g.rcpts = append(g.rcpts, c)
@@ -350,7 +387,9 @@ func (e *Engine) deliverBatch(ctx context.Context, domain string, batch []claime
 				}
 				var out []outcome
 				conn, out = e.deliverGroup(ctx, domain, hosts, conn, g)
-				record(out)
+				if len(out) > 0 { // a portal deposit recorded its own
+					record(out)
+				}
 			}
 		}()
 	}

@@ -169,7 +169,7 @@ func TestIdleConnectionsCloseAfterTimeoutAndAtShutdown(t *testing.T) {
 	if n, open := p.idleCount(), p.openCount(); n != 1 || open != 1 {
 		t.Fatalf("after the timeout of one: %d idle, %d open; want 1, 1", n, open)
 	}
-	if got := p.get("a.example", t0.Add(31*time.Second)); got != fresh {
+	if got := p.get("a.example", t0.Add(31*time.Second), false); got != fresh {
 		t.Fatal("the fresh connection was not kept")
 	}
 	p.put("a.example", fresh)

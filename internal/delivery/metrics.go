@@ -18,6 +18,14 @@ type metrics struct {
 	throttled prometheus.Counter
 	// openConns is the number of open outbound SMTP connections.
 	openConns prometheus.Gauge
+	// secureDeliveries counts delivered recipients by how they were
+	// protected (smime, pgp, tls, tls_opportunistic, portal, none).
+	secureDeliveries *prometheus.CounterVec
+	// secureFallbacks counts recipients SecureLine's method could not be
+	// carried out for, by reason (tls_unverified, key_unavailable,
+	// encrypt_failed, decided_portal) and what became of them (portal,
+	// defer).
+	secureFallbacks *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -42,6 +50,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sealpost_delivery_connections_open",
 			Help: "Open outbound SMTP connections of this node, idle or in use.",
 		}),
+		secureDeliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealpost_delivery_secure_delivered_total",
+			Help: "Delivered recipients by SecureLine method (smime, pgp, tls, tls_opportunistic, portal; none: no decision, the TLS policy alone).",
+		}, []string{"method"}),
+		secureFallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sealpost_delivery_secure_fallbacks_total",
+			Help: "Delivery attempts of recipients whose SecureLine method could not be carried out, by reason (tls_unverified, key_unavailable, encrypt_failed, decided_portal) and outcome (portal, defer).",
+		}, []string{"reason", "to"}),
 	}
 	if reg == nil {
 		return m, nil
@@ -59,6 +75,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if err := register(reg, &m.openConns); err != nil {
+		return nil, err
+	}
+	if err := register(reg, &m.secureDeliveries); err != nil {
+		return nil, err
+	}
+	if err := register(reg, &m.secureFallbacks); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -57,17 +57,24 @@ func (p *connPool) startJanitor(now func() time.Time) {
 	}()
 }
 
-// get returns an idle connection to domain, closing stale ones.
-func (p *connPool) get(domain string, now time.Time) *smtpConn {
+// get returns an idle connection to domain, the most recently used
+// first, closing stale ones; with verified, only one whose TLS was
+// verified for the host name (the others stay idle).
+func (p *connPool) get(domain string, now time.Time, verified bool) *smtpConn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for list := p.idle[domain]; len(list) > 0; list = p.idle[domain] {
-		c := list[len(list)-1]
-		p.idle[domain] = list[:len(list)-1]
-		if now.Sub(c.lastUsed) < p.idleTimeout {
-			return c
+	for i := len(p.idle[domain]) - 1; i >= 0; i-- {
+		c := p.idle[domain][i]
+		if now.Sub(c.lastUsed) >= p.idleTimeout {
+			p.removeIdleLocked(domain, i)
+			go c.close()
+			continue
 		}
-		go c.close()
+		if verified && !c.verified {
+			continue
+		}
+		p.removeIdleLocked(domain, i)
+		return c
 	}
 	return nil
 }

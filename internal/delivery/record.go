@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/sealpost/sealpost/internal/messages"
 	"github.com/sealpost/sealpost/internal/store"
@@ -80,56 +81,92 @@ func (r *recorder) loop() {
 // node no longer holds are left alone.
 func (e *Engine) record(ctx context.Context, outcomes []outcome) error {
 	now := e.opts.Now()
+	var states []string
 	err := e.db.InTx(ctx, func(tx store.Tx) error {
+		states = states[:0]
 		for _, o := range outcomes {
-			state, next := o.state, now
-			reason := o.reason
-			if state == stateDeferred {
-				next = now.Add(backoff(o.c.Attempts))
-				if !next.Before(o.c.ExpiresAt) {
-					state = stateBounced
-					reason = "gave up after the delivery lifetime; last error: " + describe(o)
-				}
-			}
-			var delivered any
-			if state == stateDelivered {
-				delivered = store.Micros(now)
-			}
-			version, cipher := tlsNames(o.tls)
-			smtpReply := o.reply.String()
-			if o.reply.Code == 0 {
-				smtpReply = reason
-			}
-			n, err := tx.Exec(ctx, `UPDATE message_recipients SET state = $1, attempts = attempts + 1, next_attempt_at = $2, lease_until = 0,
-				lease_owner = '', updated_at = $3, remote_host = $4, tls_version = $5, tls_cipher = $6, smtp_code = $7, smtp_reply = $8,
-				delivered_at = $9 WHERE message_id = $10 AND rcpt_index = $11 AND lease_owner = $12`,
-				state, store.Micros(next), store.Micros(now), o.host, version, cipher, o.reply.Code, sanitizeReply(smtpReply), delivered,
-				o.c.MessageID, o.c.Index, o.c.Owner)
+			state, err := e.recordTx(ctx, tx, o, now)
 			if err != nil {
-				return fmt.Errorf("record outcome: %w", err)
+				return err
 			}
-			if n == 0 {
-				continue // the lease ran out and another node took over
-			}
-			details := map[string]string{"smtp_code": strconv.Itoa(o.reply.Code), "remote_host": o.host, "tls_version": version}
-			if reason != "" {
-				details["reason"] = sanitizeReply(reason)
-			}
-			b, _ := json.Marshal(details)
-			if _, err := tx.Exec(ctx, `INSERT INTO message_events (id, account_id, message_id, rcpt_index, type, time, details)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`, store.NewID(), o.c.AccountID, o.c.MessageID, o.c.Index, state, store.Micros(now), string(b)); err != nil {
-				return fmt.Errorf("record event: %w", err)
-			}
-			if state == stateBounced && o.hard {
-				if err := messages.Suppress(ctx, tx, o.c.AccountID, o.c.Address, messages.ReasonHardBounce, now); err != nil {
-					return err
-				}
-			}
-			e.metrics.outcomes.WithLabelValues(state).Inc()
+			states = append(states, state)
 		}
 		return nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	for i, state := range states {
+		e.count(outcomes[i], state)
+	}
+	return nil
+}
+
+// recordTx stores one outcome in tx and returns the state recorded, ""
+// when this node no longer holds the recipient's lease.
+func (e *Engine) recordTx(ctx context.Context, tx store.Tx, o outcome, now time.Time) (string, error) {
+	state, next := o.state, now
+	reason := o.reason
+	if state == stateDeferred {
+		next = now.Add(backoff(o.c.Attempts))
+		if !next.Before(o.c.ExpiresAt) {
+			state = stateBounced
+			reason = "gave up after the delivery lifetime; last error: " + describe(o)
+		}
+	}
+	var delivered any
+	if state == stateDelivered {
+		delivered = store.Micros(now)
+	}
+	version, cipher := tlsNames(o.tls)
+	smtpReply := o.reply.String()
+	if o.reply.Code == 0 {
+		smtpReply = reason
+	}
+	n, err := tx.Exec(ctx, `UPDATE message_recipients SET state = $1, attempts = attempts + 1, next_attempt_at = $2, lease_until = 0,
+		lease_owner = '', updated_at = $3, remote_host = $4, tls_version = $5, tls_cipher = $6, smtp_code = $7, smtp_reply = $8,
+		delivered_at = $9 WHERE message_id = $10 AND rcpt_index = $11 AND lease_owner = $12`,
+		state, store.Micros(next), store.Micros(now), o.host, version, cipher, o.reply.Code, sanitizeReply(smtpReply), delivered,
+		o.c.MessageID, o.c.Index, o.c.Owner)
+	if err != nil {
+		return "", fmt.Errorf("record outcome: %w", err)
+	}
+	if n == 0 {
+		return "", nil // the lease ran out and another node took over
+	}
+	details := map[string]string{"smtp_code": strconv.Itoa(o.reply.Code), "remote_host": o.host, "tls_version": version}
+	if reason != "" {
+		details["reason"] = sanitizeReply(reason)
+	}
+	b, _ := json.Marshal(details)
+	if _, err := tx.Exec(ctx, `INSERT INTO message_events (id, account_id, message_id, rcpt_index, type, time, details)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`, store.NewID(), o.c.AccountID, o.c.MessageID, o.c.Index, state, store.Micros(now), string(b)); err != nil {
+		return "", fmt.Errorf("record event: %w", err)
+	}
+	if state == stateBounced && o.hard {
+		if err := messages.Suppress(ctx, tx, o.c.AccountID, o.c.Address, messages.ReasonHardBounce, now); err != nil {
+			return "", err
+		}
+	}
+	return state, nil
+}
+
+// count updates the metrics for a recorded outcome.
+func (e *Engine) count(o outcome, state string) {
+	if state == "" {
+		return
+	}
+	e.metrics.outcomes.WithLabelValues(state).Inc()
+	if state == stateDelivered {
+		via := o.via
+		if via == "" {
+			via = o.c.Method
+		}
+		if via == "" {
+			via = "none"
+		}
+		e.metrics.secureDeliveries.WithLabelValues(via).Inc()
+	}
 }
 
 func describe(o outcome) string {

@@ -27,6 +27,9 @@ type outcome struct {
 	// hard: a permanent refusal of the address itself (RFC 3463 X.1.x),
 	// which suppresses it.
 	hard bool
+	// via is how a delivered recipient was protected, for the metrics
+	// (secure.go); "" takes the recipient's method.
+	via string
 }
 
 // message is a message as delivery needs it.
@@ -34,10 +37,14 @@ type message struct {
 	from   string
 	domain string
 	utf8   bool
+	// raw is the message as composed (RFC 5322), or once encrypted for
+	// the recipient (secure.go) the encrypted message; signed is raw with
+	// its DKIM signatures.
+	raw    []byte
 	signed []byte
 }
 
-// load opens and signs a message.
+// load opens a message (the group's body).
 func (e *Engine) load(ctx context.Context, g *group) (message, error) {
 	var m message
 	var sealed []byte
@@ -62,14 +69,18 @@ func (e *Engine) load(ctx context.Context, g *group) (message, error) {
 	if err != nil {
 		return message{}, err
 	}
+	m.raw = raw
+	return m, nil
+}
+
+// signMessage DKIM-signs m.raw with the sender domain's keys.
+func (e *Engine) signMessage(ctx context.Context, g *group, m *message) error {
 	keys, err := e.domains.SigningKeys(ctx, g.accountID, m.domain)
 	if err != nil {
-		return message{}, err
+		return err
 	}
-	if m.signed, err = sign(raw, keys); err != nil {
-		return message{}, err
-	}
-	return m, nil
+	m.signed, err = sign(m.raw, keys)
+	return err
 }
 
 // signedHeaders are the header fields DKIM signatures cover (RFC 6376
@@ -110,8 +121,21 @@ func sign(raw []byte, keys *domains.Keys) ([]byte, error) {
 
 // deliverGroup delivers one message to its recipients at the domain over
 // conn (opening one when nil) and returns the connection to keep using.
+//
+// Recipients SecureLine decided for pgp or smime get the message
+// encrypted to their key before it is signed (or the portal when the key
+// is gone); those decided for tls go only over a connection verified for
+// the host name (or to the portal, or deferred, when none can be had).
 func (e *Engine) deliverGroup(ctx context.Context, domain string, hosts []host, conn *smtpConn, g *group) (*smtpConn, []outcome) {
 	m, err := e.load(ctx, g)
+	if err == nil {
+		if out, done := e.protect(ctx, g, &m); done {
+			return conn, out
+		}
+	}
+	if err == nil {
+		err = e.signMessage(ctx, g, &m)
+	}
 	if err != nil {
 		state := stateDeferred
 		if errors.Is(err, domains.ErrUnverified) || errors.Is(err, store.ErrNotFound) {
@@ -123,15 +147,24 @@ func (e *Engine) deliverGroup(ctx context.Context, domain string, hosts []host, 
 	for i, c := range g.rcpts {
 		rcpts[i] = c.Address
 	}
+	verified := g.method == methodTLS && !e.portalNotice(ctx, g)
+	if conn != nil && verified && !conn.verified {
+		e.release(domain, conn) // it stays for the next group that can use it
+		conn = nil
+	}
 	env := envelope{From: e.returnPath(g, m.from), Rcpts: rcpts, Size: len(m.signed), UTF8: m.utf8, Body: m.signed}
 	for attempt := 0; ; attempt++ {
 		reused := conn != nil
 		if conn == nil {
-			conn = e.pool.get(domain, e.opts.Now())
+			conn = e.pool.get(domain, e.opts.Now(), verified)
 			reused = conn != nil
 		}
 		if conn == nil {
-			if conn, err = e.connect(ctx, hosts); err != nil {
+			if conn, err = e.connect(ctx, hosts, verified); err != nil {
+				var tf *tlsFailure
+				if verified && errors.As(err, &tf) {
+					return nil, e.tlsFallback(ctx, g, &m, tf)
+				}
 				return nil, e.outcomes(g.rcpts, stateDeferred, reply{}, "no mail host took the connection: "+errText(err), "", nil)
 			}
 		}

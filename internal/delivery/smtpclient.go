@@ -47,6 +47,7 @@ type smtpConn struct {
 	ext      map[string]string
 	host     string // the host name connected to (for TLS and reports)
 	tls      *tls.ConnectionState
+	verified bool // TLS verified for host: may carry recipients that require it
 	timeout  time.Duration
 	sent     int       // messages sent on this connection
 	lastUsed time.Time // for the idle pool

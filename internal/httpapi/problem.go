@@ -36,6 +36,12 @@ const (
 	TypeConflict             ProblemType = "urn:sealpost:problem:conflict"
 	TypeRateLimited          ProblemType = "urn:sealpost:problem:rate-limited"
 	TypeInternal             ProblemType = "urn:sealpost:problem:internal"
+
+	// TypeMessageBlocked: a DLP policy rule blocks the message.
+	TypeMessageBlocked ProblemType = "urn:sealpost:problem:message-blocked"
+	// TypeNoEncryption: a recipient cannot get the encryption
+	// the message needs (or pins).
+	TypeNoEncryption ProblemType = "urn:sealpost:problem:encryption-unavailable"
 )
 
 // problemKinds gives each type its status and title. The title is the same
@@ -57,6 +63,8 @@ var problemKinds = map[ProblemType]struct {
 	TypeConflict:             {http.StatusConflict, "Conflict"},
 	TypeRateLimited:          {http.StatusTooManyRequests, "Too many requests"},
 	TypeInternal:             {http.StatusInternalServerError, "Internal server error"},
+	TypeMessageBlocked:       {http.StatusUnprocessableEntity, "Message blocked by policy"},
+	TypeNoEncryption:         {http.StatusUnprocessableEntity, "Encryption unavailable"},
 	TypeTemplateInvalid:      {http.StatusUnprocessableEntity, "Invalid template"},
 	TypeTemplateRender:       {http.StatusUnprocessableEntity, "Template failed to render"},
 	TypeUnknownTemplate:      {http.StatusUnprocessableEntity, "Unknown template"},
@@ -121,6 +129,7 @@ func problemFor(err error) *Problem {
 	var p *Problem
 	var tooLarge *http.MaxBytesError
 	var fieldErr *mail.FieldError
+	var encErr *messages.EncryptionError
 	if tp, ok := templateProblem(err); ok {
 		return tp
 	}
@@ -163,6 +172,10 @@ func problemFor(err error) *Problem {
 		return NewProblem(TypeConflict, "this Idempotency-Key was used with a different request in the last 24 hours")
 	case errors.Is(err, messages.ErrTooLarge):
 		return NewProblem(TypePayloadTooLarge, "the composed message exceeds 25 MiB")
+	case errors.Is(err, messages.ErrBlocked):
+		return NewProblem(TypeMessageBlocked, "a DLP policy rule of this account blocks the message; nothing was stored or sent")
+	case errors.As(err, &encErr):
+		return NewProblem(TypeNoEncryption, encErr.Reason).WithErrors(FieldError{Field: encErr.Field, Message: encErr.Reason})
 	case errors.Is(err, domains.ErrInvalid):
 		return NewProblem(TypeValidation, "the domain must be a domain name such as clinic.example.org").
 			WithErrors(FieldError{Field: "domain", Message: "not a domain name"})

@@ -61,6 +61,7 @@ func (s *Service) sealRecipientBodies(ctx context.Context, accountID string, p *
 			return err
 		}
 		d.MessageID = p.headerID
+		p.recipients[i].draft = &d
 		raw, _, err := mail.Build(d)
 		if err != nil {
 			return err

@@ -1,6 +1,8 @@
 // Package messages accepts messages for delivery and reports on them:
 // validation and composition (package mail), the sender-domain check,
-// suppression, sealing of the composed message, and the durable insert of
+// the SecureLine step (DLP scan, policy, encryption decision per
+// recipient, quarantine and portal deposit: secureline.go), suppression,
+// sealing of the composed message, and the durable insert of
 // the message, one row per recipient and the delivery jobs in one
 // transaction, so an accepted message is never lost. Idempotency keys
 // make retried requests safe.
@@ -119,6 +121,9 @@ type Options struct {
 	// Tracker instruments messages for tracking and one-click
 	// unsubscribe (nil: none).
 	Tracker Tracker
+	// SecureLine scans, applies the DLP policy and decides each
+	// recipient's encryption at acceptance (secureline.go); nil: none.
+	SecureLine *SecureLine
 }
 
 // Service accepts and reports on messages.
@@ -160,13 +165,18 @@ type prepared struct {
 
 	// tracking instruments recipients' bodies (nil without tracking).
 	tracking MessageTracker
+	// screen is the SecureLine outcome (nil without SecureLine).
+	screen *screened
+	// portalRaw is a relayed message as stored, for portal deposits.
+	portalRaw []byte
 }
 
 type recipient struct {
 	addr      mail.Address
 	kind      string
-	kindIndex int    // position in its list (to, cc or bcc)
-	sealed    []byte // its own composed body, when ownBodies
+	kindIndex int         // position in its list (to, cc or bcc)
+	sealed    []byte      // its own composed body, when ownBodies
+	draft     *mail.Draft // its own draft, when ownBodies
 }
 
 // BodyAD is the associated data sealing a message's composed body: it
@@ -174,7 +184,7 @@ type recipient struct {
 func BodyAD(accountID, id string) []byte { return []byte("messages/" + accountID + "/" + id + "/body") }
 
 // prepare validates and composes req for the actor's account.
-func (s *Service) prepare(ctx context.Context, actor account.Actor, req Request) (prepared, error) {
+func (s *Service) prepare(ctx context.Context, actor account.Actor, req Request, cache *requestCache) (prepared, error) {
 	p := prepared{id: store.NewID(), kind: req.Kind}
 	if p.kind == "" {
 		p.kind = KindTransactional
@@ -268,6 +278,9 @@ func (s *Service) prepare(ctx context.Context, actor account.Actor, req Request)
 			return prepared{}, err
 		}
 	}
+	if err := s.screenRequest(ctx, actor, req, &p, cache); err != nil {
+		return prepared{}, err
+	}
 	tags, _ := json.Marshal(nonNil(req.Tags))
 	meta, _ := json.Marshal(nonNilMap(req.Metadata))
 	opts, _ := json.Marshal(struct {
@@ -308,7 +321,7 @@ func (s *Service) Send(ctx context.Context, actor account.Actor, req Request, id
 			return prior, err
 		}
 	}
-	p, err := s.prepare(ctx, actor, req)
+	p, err := s.prepare(ctx, actor, req, &requestCache{})
 	if err != nil {
 		return Accepted{}, err
 	}
@@ -354,10 +367,12 @@ func (s *Service) SendBatch(ctx context.Context, actor account.Actor, reqs []Req
 	out := make([]BatchResult, len(reqs))
 	ready := make([]prepared, 0, len(reqs))
 	index := make([]int, 0, len(reqs))
+	cache := &requestCache{} // one account: its settings and rules are read once
 	for i, req := range reqs {
-		p, err := s.prepare(ctx, actor, req)
+		p, err := s.prepare(ctx, actor, req, cache)
 		if err != nil {
-			if !errors.Is(err, mail.ErrInvalid) && !errors.Is(err, ErrTooLarge) && !isTemplateRefusal(err) {
+			if !errors.Is(err, mail.ErrInvalid) && !errors.Is(err, ErrTooLarge) && !isTemplateRefusal(err) &&
+				!errors.Is(err, ErrBlocked) && !errors.Is(err, ErrEncryptionUnavailable) {
 				return nil, err
 			}
 			out[i].Err = err
@@ -427,6 +442,9 @@ func (s *Service) insert(ctx context.Context, tx store.Tx, actor account.Actor, 
 			return Accepted{}, fmt.Errorf("store recipient: %w", err)
 		}
 		if err := recordEvent(ctx, tx, accountID, p.id, i, state, now, nil); err != nil {
+			return Accepted{}, err
+		}
+		if state, err = s.applyScreen(ctx, tx, actor, &p, i, state); err != nil {
 			return Accepted{}, err
 		}
 		out.Recipients = append(out.Recipients, AcceptedRecipient{Address: r.addr.Addr(), Kind: r.kind, State: state})

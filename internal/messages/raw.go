@@ -56,7 +56,7 @@ func (s *Service) SendRaw(ctx context.Context, actor account.Actor, rcpts []stri
 		if err != nil {
 			return Accepted{}, err
 		}
-		p.recipients = append(p.recipients, recipient{addr: a, kind: "to"})
+		p.recipients = append(p.recipients, recipient{addr: a, kind: "to", kindIndex: i})
 		p.utf8 = p.utf8 || a.UTF8
 	}
 	p.utf8 = p.utf8 || from.UTF8
@@ -81,12 +81,20 @@ func (s *Service) SendRaw(ctx context.Context, actor account.Actor, rcpts []stri
 		h.Set("Message-Id", "<"+p.headerID+">")
 	}
 	h.Del("Bcc") // never delivered (RFC 5322 §3.6.3)
+	cache := &requestCache{}
+	tagged, err := s.stripSubjectTag(ctx, actor.Principal.AccountID, &h, cache)
+	if err != nil {
+		return Accepted{}, err
+	}
 	var out bytes.Buffer
 	if err := textproto.WriteHeader(&out, h); err != nil {
 		return Accepted{}, err
 	}
 	out.Write(body)
 	p.size = out.Len()
+	if err := s.screenRaw(ctx, actor.Principal.AccountID, &p, out.Bytes(), tagged, cache); err != nil {
+		return Accepted{}, err
+	}
 	if p.sealed, err = s.vault.Seal(ctx, actor.Principal.AccountID, out.Bytes(), BodyAD(actor.Principal.AccountID, p.id)); err != nil {
 		return Accepted{}, err
 	}

@@ -29,7 +29,7 @@ var ErrNotReschedulable = errors.New("messages: only a message none of whose rec
 var ErrBadState = errors.New("messages: unknown state")
 
 // States lists the recipient states a list may filter by.
-var States = []string{StateScheduled, StateQueued, StateDeferred, StateDelivered, StateBounced, StateSuppressed, StateFailed, StateCancelled}
+var States = []string{StateScheduled, StateQueued, StateDeferred, StateQuarantined, StateDelivered, StateBounced, StateSuppressed, StateFailed, StateCancelled}
 
 // stateFilter is the condition "the message has a recipient in state" on
 // the unaliased messages table, with its arguments numbered from next.

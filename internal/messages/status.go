@@ -244,7 +244,7 @@ func (s *Service) recipients(ctx context.Context, messageID string) ([]Recipient
 // summarize names a message's overall state: the least final state of
 // its recipients.
 func summarize(m Message) string {
-	order := []string{StateScheduled, StateQueued, StateDeferred, StateFailed, StateBounced, StateSuppressed, StateCancelled, StateDelivered}
+	order := []string{StateScheduled, StateQueued, StateDeferred, StateQuarantined, StateFailed, StateBounced, StateSuppressed, StateCancelled, StateDelivered}
 	for _, st := range order {
 		for _, r := range m.Recipients {
 			if r.State == st {
@@ -256,14 +256,14 @@ func summarize(m Message) string {
 }
 
 // Cancel cancels a message's recipients that are still waiting
-// (scheduled, queued or deferred); false when none were.
+// (scheduled, queued, deferred or quarantined); false when none were.
 func (s *Service) Cancel(ctx context.Context, accountID, id string) (bool, error) {
 	var n int64
 	err := s.db.InTx(ctx, func(tx store.Tx) error {
 		now := s.opts.Now()
 		var err error
 		n, err = tx.Exec(ctx, `UPDATE message_recipients SET state = $1, updated_at = $2
-			WHERE account_id = $3 AND message_id = $4 AND state IN ('queued', 'deferred') AND lease_until < $2`,
+			WHERE account_id = $3 AND message_id = $4 AND state IN ('queued', 'deferred', 'quarantined') AND lease_until < $2`,
 			StateCancelled, store.Micros(now), accountID, id)
 		if err != nil || n == 0 {
 			return err

@@ -33,6 +33,10 @@ type world struct {
 	a, b   account.Actor
 	mu     sync.Mutex
 	clock  time.Time
+
+	master  vault.MasterKey
+	domains *domains.Service
+	queue   *queue.Queue
 }
 
 func newWorld(t *testing.T, s *store.Store, start time.Time) *world {
@@ -45,7 +49,7 @@ func newWorld(t *testing.T, s *store.Store, start time.Time) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.vault = vault.New(s, mk, vault.Options{})
+	w.vault, w.master = vault.New(s, mk, vault.Options{}), mk
 	d := domains.New(s, w.vault, resolve.New([]string{"127.0.0.1:1"}), log, "mta.clinic.example")
 	for i, c := range []struct {
 		actor  *account.Actor
@@ -70,6 +74,7 @@ func newWorld(t *testing.T, s *store.Store, start time.Time) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	w.domains, w.queue = d, q
 	w.msgs = messages.New(s, w.vault, d, q, messages.Options{Lifetime: 24 * time.Hour, Now: w.now})
 	// The engine on the same clock answers which domains are due.
 	w.engine, err = delivery.New(s, w.vault, d, resolve.New([]string{"127.0.0.1:1"}), delivery.Options{Now: w.now,

@@ -259,6 +259,10 @@ func (x *session) Data(r io.Reader) error {
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "message refused: " + fe.Error()}
 	case errors.Is(err, messages.ErrTooLarge):
 		return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "message too large"}
+	case errors.Is(err, messages.ErrBlocked), errors.Is(err, messages.ErrEncryptionUnavailable):
+		// RFC 3463 §3.8: X.7.1 "delivery not authorized, message refused";
+		// the text stays generic (the rule is the account's business).
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: "message refused by the account's security policy"}
 	}
 	x.srv.opts.Logger.Error("submission: accept message", "error", err)
 	return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "temporary failure; the message was not accepted, retry"}
