@@ -113,7 +113,6 @@ func (sha256Hasher) Hash(_ context.Context, data []byte) ([]byte, error) {
 	return sum[:], nil
 }
 
-
 // challengeWriter adds the Basic challenge to every 401: RFC 6749 §5.2
 // requires WWW-Authenticate on an invalid_client answer, which fosite
 // leaves out.
