@@ -217,10 +217,10 @@ func Decide(in Input) Decision {
 	d := &Decision{}
 	switch in.Policy.Action {
 	case ActionBlock:
-		d.add("policy rule %s blocks the message", ruleName(in.Policy.RuleID))
+		d.add("%s blocks the message", ruleName(in.Policy.RuleID))
 		return d.with(MethodBlocked)
 	case ActionQuarantine:
-		d.add("policy rule %s holds the message for review", ruleName(in.Policy.RuleID))
+		d.add("%s holds the message for review", ruleName(in.Policy.RuleID))
 		return d.with(MethodQuarantined)
 	}
 	mode := in.Mode
@@ -274,11 +274,11 @@ func floor(in Input, mode Mode, d *Decision) (Minimum, bool) {
 	}
 	switch p := in.Policy; {
 	case p.Action == ActionForcePortal:
-		raise(MinPortal, "policy rule %s forces the portal", ruleName(p.RuleID))
+		raise(MinPortal, "%s forces the portal", ruleName(p.RuleID))
 	case p.MinEncryption.rank() > 0:
-		raise(p.MinEncryption, "policy rule %s requires %s at least", ruleName(p.RuleID), p.MinEncryption)
+		raise(p.MinEncryption, "%s requires %s at least", ruleName(p.RuleID), p.MinEncryption)
 	case p.Action == ActionRequireEncryption:
-		raise(MinTLS, "policy rule %s requires encryption", ruleName(p.RuleID))
+		raise(MinTLS, "%s requires encryption", ruleName(p.RuleID))
 	}
 	if in.SubjectTagged {
 		raise(MinEndToEnd, "the subject carried the secure tag: end-to-end encryption or the portal")
@@ -352,11 +352,14 @@ func minName(m Minimum) string {
 	return "none"
 }
 
+// ruleName says which part of the account's DLP policy decided: a rule
+// by its id, or the default that applies when no rule matches (PHI needs
+// encryption, policy.md).
 func ruleName(id string) string {
 	if id == "" {
-		return "(unnamed)"
+		return "the default policy"
 	}
-	return id
+	return "policy rule " + id
 }
 
 func detailOr(s, def string) string {
