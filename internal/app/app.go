@@ -26,6 +26,7 @@ import (
 	"github.com/sealpost/sealpost/internal/config"
 	"github.com/sealpost/sealpost/internal/console"
 	"github.com/sealpost/sealpost/internal/delivery"
+	"github.com/sealpost/sealpost/internal/dlpsettings"
 	"github.com/sealpost/sealpost/internal/domains"
 	"github.com/sealpost/sealpost/internal/keys"
 	"github.com/sealpost/sealpost/internal/login"
@@ -86,6 +87,9 @@ type App struct {
 	// Quarantine keeps the review state of quarantined messages.
 	DLP        *policy.Engine
 	Quarantine *policy.QuarantineStore
+	// DLPSettings holds the accounts' DLP terms and record number
+	// formats and the compiled scanner of each.
+	DLPSettings *dlpsettings.Service
 	// Keys holds the accounts' recipient PGP keys and S/MIME
 	// certificates and sender S/MIME signing certificates.
 	Keys *keys.Service
@@ -246,7 +250,13 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 	if err != nil {
 		return nil, err
 	}
-	dlpPolicies, err := policy.New(s, auditLog, policy.Options{})
+	// Each account's DLP terms and record number formats, compiled once
+	// per settings version and shared by acceptance and the dry run.
+	dlpSettings, err := dlpsettings.New(s, auditLog, dlpsettings.Options{})
+	if err != nil {
+		return nil, err
+	}
+	dlpPolicies, err := policy.New(s, auditLog, policy.Options{Scanners: dlpSettings})
 	if err != nil {
 		return nil, err
 	}
@@ -264,6 +274,7 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 	if err := wireAcceptance(accept, s, dlpPolicies, quarantine, keyStore, portalSvc); err != nil {
 		return nil, err
 	}
+	accept.Scanners = dlpSettings
 	return &App{
 		Config:   cfg,
 		Logger:   logger,
@@ -295,6 +306,8 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		Quarantine: quarantine,
 		Keys:       keyStore,
 		SecureLine: encryption,
+
+		DLPSettings: dlpSettings,
 
 		Portal:    portalSvc,
 		PortalWeb: portalWeb,

@@ -61,6 +61,7 @@ func (a *App) Serve(ctx context.Context, ready func(addr string)) error {
 		Templates:        a.Templates,
 		Portal:           a.Portal,
 		DLP:              a.DLP,
+		DLPSettings:      a.DLPSettings,
 		Quarantine:       a.Quarantine,
 		Keys:             a.Keys,
 		SecureLine:       a.SecureLine,

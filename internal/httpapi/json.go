@@ -81,10 +81,7 @@ func decodeProblem(err error) error {
 	case errors.As(err, &syntax):
 		return NewProblem(TypeMalformedJSON, fmt.Sprintf("malformed JSON at byte offset %d", syntax.Offset))
 	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
-			field = "(body)"
-		}
+		field := fieldPath(typeErr.Field)
 		return NewProblem(TypeValidation, "a field has the wrong JSON type").
 			WithErrors(FieldError{Field: field, Message: "must be " + jsonKind(typeErr.Type)})
 	}
@@ -95,6 +92,54 @@ func decodeProblem(err error) error {
 	// Errors from a type's own UnmarshalJSON (a malformed time, say) may
 	// quote the value: say only that a value is invalid.
 	return NewProblem(TypeValidation, "a value in the request body has an invalid format")
+}
+
+// fieldPath turns encoding/json's dotted path to a wrongly typed value
+// into the form the other validation errors use (rules[0].action). The
+// path's shape differs between Go releases (newer ones include array
+// indexes and map keys), and a map key is the client's own data (an
+// address in recipient_data, say): the path stops before the first
+// segment that is not a field name or an index.
+func fieldPath(raw string) string {
+	var b strings.Builder
+	for seg := range strings.SplitSeq(raw, ".") {
+		switch {
+		case seg != "" && strings.Trim(seg, "0123456789") == "":
+			if b.Len() == 0 {
+				return "(body)"
+			}
+			b.WriteString("[" + seg + "]")
+			continue
+		case !isFieldName(seg):
+			if b.Len() == 0 {
+				return "(body)"
+			}
+			return b.String()
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(seg)
+	}
+	if b.Len() == 0 {
+		return "(body)"
+	}
+	return b.String()
+}
+
+// isFieldName reports whether s looks like one of the API's JSON field
+// names: lower-case letters, digits and underscores, not starting with a
+// digit.
+func isFieldName(s string) bool {
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // unknownField extracts the field name from encoding/json's

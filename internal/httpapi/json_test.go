@@ -117,3 +117,22 @@ func TestUnknownFieldNameIsClipped(t *testing.T) {
 		t.Errorf("field name of %d runes echoed", n)
 	}
 }
+
+func TestWrongTypeFieldPathsLookTheSameOnEveryGoRelease(t *testing.T) {
+	cases := []struct{ name, raw, want string }{
+		{"a top-level field", "subject", "subject"},
+		{"a nested field without indexes (older releases)", "rules.conditions.min_score", "rules.conditions.min_score"},
+		{"array indexes become brackets", "rules.0.conditions.min_score", "rules[0].conditions.min_score"},
+		{"a map key is not echoed", "recipient_data.ada@patient.example", "recipient_data"},
+		{"a map key that looks like a name is kept", "metadata.visit", "metadata.visit"},
+		{"no path", "", "(body)"},
+		{"an index at the top", "3.subject", "(body)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := fieldPath(c.raw); got != c.want {
+				t.Errorf("fieldPath(%q) = %q, want %q", c.raw, got, c.want)
+			}
+		})
+	}
+}

@@ -119,6 +119,9 @@ type Options struct {
 	// DLP serves /v1/dlp-policy and its dry run. Nil leaves them out.
 	DLP DLPPolicyAdmin
 
+	// DLPSettings serves /v1/dlp-settings. Nil leaves it out.
+	DLPSettings DLPSettingsAdmin
+
 	// Quarantine serves /v1/quarantine (list, release, reject). Nil
 	// leaves it out.
 	Quarantine QuarantineAdmin
@@ -255,6 +258,9 @@ func New(opts Options) *Server {
 	}
 	if opts.DLP != nil {
 		s.dlpPolicyRoutes()
+	}
+	if opts.DLPSettings != nil {
+		s.dlpSettingsRoutes()
 	}
 	if opts.Quarantine != nil {
 		s.quarantineRoutes()

@@ -14,6 +14,7 @@ import (
 	"github.com/sealpost/sealpost/api"
 	"github.com/sealpost/sealpost/internal/account"
 	"github.com/sealpost/sealpost/internal/auth"
+	"github.com/sealpost/sealpost/internal/dlpsettings"
 	"github.com/sealpost/sealpost/internal/domains"
 	"github.com/sealpost/sealpost/internal/keys"
 	"github.com/sealpost/sealpost/internal/messages"
@@ -205,7 +206,8 @@ func TestScopedRoutesAreExactlyTheContractsV1Operations(t *testing.T) {
 		Users: unusedUserAdmin{}, Messages: (*messages.Service)(nil), Domains: (*domains.Service)(nil),
 		TrackingSettings: (*tracking.Service)(nil), Webhooks: (*webhooks.Service)(nil), Templates: (*templates.Service)(nil),
 		Retention: (*retention.Service)(nil), Portal: (*portal.Service)(nil), Keys: (*keys.Service)(nil), SecureLine: (*secureline.Service)(nil),
-		DLP: (*policy.Engine)(nil), Quarantine: (*policy.QuarantineStore)(nil)})
+		DLP: (*policy.Engine)(nil), Quarantine: (*policy.QuarantineStore)(nil),
+		DLPSettings: (*dlpsettings.Service)(nil)})
 	routes := srv.ScopedRoutes()
 	inContract := map[string]string{}
 	for path, item := range contract(t).Doc.Paths.Map() {

@@ -33,8 +33,12 @@ import (
 // Options keeps the send path as it was before SecureLine (no scan, no
 // decision, enc_method "").
 type SecureLine struct {
-	// Scanner scans every message (required).
+	// Scanner scans every message (required): the scanner for accounts
+	// without settings of their own, or for all when Scanners is nil.
 	Scanner *dlp.Scanner
+	// Scanners gives the account's scanner built from its DLP settings
+	// (terms, record number formats; *dlpsettings.Service); nil: Scanner.
+	Scanners policy.Scanners
 	// Policies holds the accounts' DLP rules; nil: the account default
 	// (require TLS for PHI) for every message.
 	Policies *policy.Engine
@@ -140,13 +144,17 @@ func (s *Service) screenRequest(ctx context.Context, actor account.Actor, req Re
 		p.screen = sc
 		return nil
 	}
-	base := sl.Scanner.Scan(ctx, dlpMessage(p.draft))
+	scanner, err := cache.scannerOf(ctx, sl, actor.Principal.AccountID)
+	if err != nil {
+		return err
+	}
+	base := scanner.Scan(ctx, dlpMessage(p.draft))
 	scans := make([]dlp.Result, len(p.recipients))
 	for i, r := range p.recipients {
 		scans[i] = base
 		if r.draft != nil && p.personal != nil && len(p.personal.perRcpt) > 0 {
 			// Personalised content differs per recipient: scan what each gets.
-			scans[i] = sl.Scanner.Scan(ctx, dlpMessage(*r.draft))
+			scans[i] = scanner.Scan(ctx, dlpMessage(*r.draft))
 		}
 	}
 	sc, err := s.screen(ctx, actor.Principal.AccountID, p, req.Tags, req.Encryption, false, scans, cache)
@@ -399,7 +407,11 @@ func (s *Service) screenRaw(ctx context.Context, accountID string, p *prepared, 
 	if sl == nil {
 		return nil
 	}
-	scan := sl.Scanner.ScanRaw(ctx, bytes.NewReader(raw))
+	scanner, err := cache.scannerOf(ctx, sl, accountID)
+	if err != nil {
+		return err
+	}
+	scan := scanner.ScanRaw(ctx, bytes.NewReader(raw))
 	scans := make([]dlp.Result, len(p.recipients))
 	for i := range scans {
 		scans[i] = scan
@@ -413,10 +425,27 @@ func (s *Service) screenRaw(ctx context.Context, accountID string, p *prepared, 
 }
 
 // requestCache holds what one request reads once for all its messages
-// (a batch is one account's): the account's settings and DLP rules.
+// (a batch is one account's): the account's settings, DLP rules and
+// DLP scanner.
 type requestCache struct {
 	settings *secureline.Settings
 	rules    *policy.Policy
+	scanner  *dlp.Scanner
+}
+
+func (c *requestCache) scannerOf(ctx context.Context, sl *SecureLine, accountID string) (*dlp.Scanner, error) {
+	if c.scanner == nil {
+		c.scanner = sl.Scanner
+		if sl.Scanners != nil {
+			sc, err := sl.Scanners.Scanner(ctx, accountID)
+			if err != nil {
+				c.scanner = nil
+				return nil, err
+			}
+			c.scanner = sc
+		}
+	}
+	return c.scanner, nil
 }
 
 func (c *requestCache) settingsOf(ctx context.Context, sl *SecureLine, accountID string) (secureline.Settings, error) {

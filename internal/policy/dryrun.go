@@ -65,7 +65,7 @@ type DryRunResult struct {
 	Recipients []RecipientDecision `json:"recipients"`
 }
 
-// DryRun scans m with the DLP scanner and evaluates the account's policy
+// DryRun scans m with the account's DLP scanner and evaluates the account's policy
 // for each distinct recipient, in order. Nothing is stored or sent.
 // Invalid addresses, kind or tags are *mail.FieldError values naming the
 // field.
@@ -85,7 +85,13 @@ func (e *Engine) DryRun(ctx context.Context, accountID string, m DryRunMessage) 
 	if err != nil {
 		return DryRunResult{}, err
 	}
-	res := e.scanner.Scan(ctx, dlp.Message{Subject: m.Subject, Text: m.Text, HTML: m.HTML, Attachments: m.Attachments})
+	scanner := e.scanner
+	if e.perAcct != nil {
+		if scanner, err = e.perAcct.Scanner(ctx, accountID); err != nil {
+			return DryRunResult{}, err
+		}
+	}
+	res := scanner.Scan(ctx, dlp.Message{Subject: m.Subject, Text: m.Text, HTML: m.HTML, Attachments: m.Attachments})
 	in := Input{AccountID: accountID, Sender: from.Addr(), Tags: m.Tags, Kind: m.Kind, Result: res}
 	for _, r := range rcpts {
 		in.RecipientDomains = append(in.RecipientDomains, r.Domain)

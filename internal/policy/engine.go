@@ -20,6 +20,14 @@ type Options struct {
 	Now func() time.Time
 	// Scanner scans dry-run messages; nil builds one with dlp's defaults.
 	Scanner *dlp.Scanner
+	// Scanners gives the account's own scanner (its terms and record
+	// number formats; *dlpsettings.Service); nil scans with Scanner.
+	Scanners Scanners
+}
+
+// Scanners hands out the DLP scanner built from an account's settings.
+type Scanners interface {
+	Scanner(ctx context.Context, accountID string) (*dlp.Scanner, error)
 }
 
 // Engine stores accounts' rules and evaluates them.
@@ -28,6 +36,7 @@ type Engine struct {
 	audit   *audit.Log
 	now     func() time.Time
 	scanner *dlp.Scanner
+	perAcct Scanners
 }
 
 // New returns an Engine over db; policy changes are audited on log (nil
@@ -43,7 +52,7 @@ func New(db *store.Store, log *audit.Log, opts Options) (*Engine, error) {
 		}
 		opts.Scanner = sc
 	}
-	return &Engine{db: db, audit: log, now: opts.Now, scanner: opts.Scanner}, nil
+	return &Engine{db: db, audit: log, now: opts.Now, scanner: opts.Scanner, perAcct: opts.Scanners}, nil
 }
 
 // Document is an account's whole policy as the API shows it.
