@@ -267,7 +267,7 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 		return nil, err
 	}
 	wireDelivery(engine, s, keyStore, portalSvc)
-	encryption, err := newSecureLine(s, auditLog, engine, keyStore, dlpPolicies)
+	encryption, err := newSecureLine(s, auditLog, engine, keyStore, dlpPolicies, dlpSettings)
 	if err != nil {
 		return nil, err
 	}

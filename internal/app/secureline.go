@@ -17,13 +17,14 @@ import (
 // newSecureLine builds the encryption decision engine over the delivery
 // engine's TLS probe (same routes, smarthost, trust anchors and MTA-STS
 // as delivery), the recipients' keys, the DLP scanner and the accounts'
-// DLP policies.
-func newSecureLine(s *store.Store, log *audit.Log, engine *delivery.Engine, k *keys.Service, rules *policy.Engine) (*secureline.Service, error) {
+// DLP policies; preflight scans with each account's own DLP settings.
+func newSecureLine(s *store.Store, log *audit.Log, engine *delivery.Engine, k *keys.Service, rules *policy.Engine,
+	scanners secureline.AccountScanners) (*secureline.Service, error) {
 	scanner, err := dlp.New(dlp.Options{})
 	if err != nil {
 		return nil, err
 	}
-	opts := secureline.Options{Audit: log, Scanner: scanner, TLS: deliveryProber{engine}, Policy: policyVerdicts(rules)}
+	opts := secureline.Options{Audit: log, Scanner: scanner, Scanners: scanners, TLS: deliveryProber{engine}, Policy: policyVerdicts(rules)}
 	if k != nil {
 		opts.Keys = k
 	}

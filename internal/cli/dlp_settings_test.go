@@ -3,6 +3,7 @@ package cli_test
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -84,6 +85,17 @@ func TestDLPSettingsThroughTheServer(t *testing.T) {
 	}
 	if len(ans.Scan.Findings) != 1 || ans.Scan.Findings[0].Type != "mrn" || strings.Contains(string(body), "4821937") {
 		t.Errorf("dry run: %s", body)
+	}
+
+	// The SecureLine preflight scans with the account's settings too, so
+	// it agrees with acceptance.
+	status, _, body = api.call("POST", "/v1/secureline/preflight", sender, "application/json",
+		`{"from":"lab@clinic.example","recipients":["pat@patient.example"],"text":"Your file QX4821937 is ready."}`)
+	var pre struct {
+		FindingTypes []string `json:"finding_types"`
+	}
+	if status != 200 || json.Unmarshal(body, &pre) != nil || !slices.Contains(pre.FindingTypes, "mrn") || strings.Contains(string(body), "4821937") {
+		t.Errorf("preflight with the account's settings: %d %s", status, body)
 	}
 
 	// Audited with counts, never the terms.

@@ -85,7 +85,7 @@ func (s *Service) Preflight(ctx context.Context, accountID string, req Preflight
 		return PreflightResult{}, err
 	}
 	res := PreflightResult{Mode: st.Mode, FindingTypes: []string{}}
-	scan := s.phi(ctx, req, &res)
+	scan := s.phi(ctx, accountID, req, &res)
 	if req.Subject != "" {
 		_, res.SubjectTagged = StripSubjectTag(req.Subject, st.SubjectTag)
 	}
@@ -112,14 +112,23 @@ func (s *Service) Preflight(ctx context.Context, accountID string, req Preflight
 // phi settles whether the message counts as containing PHI, failing
 // closed: the sender's word or the scan saying so makes it PHI, and
 // without either it is PHI too.
-func (s *Service) phi(ctx context.Context, req PreflightRequest, res *PreflightResult) *dlp.Result {
+func (s *Service) phi(ctx context.Context, accountID string, req PreflightRequest, res *PreflightResult) *dlp.Result {
 	var scan *dlp.Result
 	if req.Content != nil {
-		if s.opts.Scanner == nil {
+		scanner := s.opts.Scanner
+		if s.opts.Scanners != nil {
+			sc, err := s.opts.Scanners.Scanner(ctx, accountID)
+			if err != nil {
+				res.ContainsPHI, res.PHIReason = true, "the account's DLP settings could not be read: treated as containing PHI"
+				return nil
+			}
+			scanner = sc
+		}
+		if scanner == nil {
 			res.ContainsPHI, res.PHIReason = true, "content was given but this server scans none: treated as containing PHI"
 			return nil
 		}
-		r := s.opts.Scanner.Scan(ctx, *req.Content)
+		r := scanner.Scan(ctx, *req.Content)
 		scan = &r
 		for t := range r.Counts {
 			res.FindingTypes = append(res.FindingTypes, string(t))

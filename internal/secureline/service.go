@@ -26,6 +26,9 @@ type Options struct {
 	// Scanner scans preflight content for PHI; nil: content given to a
 	// preflight counts as PHI (fail closed).
 	Scanner *dlp.Scanner
+	// Scanners, when set, gives each account's own scanner (its clinical
+	// terms and MRN patterns) and is used instead of Scanner.
+	Scanners AccountScanners
 	// Policy evaluates the account's policy; nil: allow, no floor.
 	Policy PolicyFunc
 	// ProbeTTL, ProbeErrorTTL and ProbeTimeout tune the TLS capability
@@ -76,6 +79,12 @@ var DefaultSettings = Settings{Mode: DefaultMode, SubjectTag: DefaultSubjectTag}
 // ErrInvalid wraps a settings validation failure; its message names the
 // field and the rule, never the value.
 var ErrInvalid = errors.New("secureline: invalid settings")
+
+// AccountScanners returns the DLP scanner built from an account's
+// settings (package dlpsettings).
+type AccountScanners interface {
+	Scanner(ctx context.Context, accountID string) (*dlp.Scanner, error)
+}
 
 // FieldError is a settings value that breaks a rule.
 type FieldError struct{ Field, Message string }
