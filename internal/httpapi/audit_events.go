@@ -28,12 +28,6 @@ const (
 	maxCursorLen      = 512
 )
 
-// auditEventList is the 200 body of listAuditEvents.
-type auditEventList struct {
-	Data       []audit.Event `json:"data"`
-	NextCursor *string       `json:"next_cursor"`
-}
-
 // listAuditEvents serves GET /v1/audit-events for the principal's account.
 func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request) {
 	p, _ := auth.FromContext(r.Context())
@@ -47,17 +41,11 @@ func (s *Server) listAuditEvents(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := auditEventList{Data: page.Events}
-	if out.Data == nil {
-		out.Data = []audit.Event{}
-	}
+	out := pageOf(page.Events, page.NextCursor)
 	for i := range out.Data {
 		if out.Data[i].Details == nil {
 			out.Data[i].Details = map[string]string{}
 		}
-	}
-	if page.NextCursor != "" {
-		out.NextCursor = &page.NextCursor
 	}
 	s.writeJSON(w, r, http.StatusOK, out)
 }

@@ -231,3 +231,23 @@ func requireFields(fields ...[2]string) *Problem {
 	}
 	return NewProblem(TypeValidation, "the request is incomplete").WithErrors(missing...)
 }
+
+// listPage is the 200 body of every list operation: the items, never
+// null, and the cursor of the next page, null on the last one.
+type listPage[T any] struct {
+	Data       []T     `json:"data"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+// pageOf builds a list answer from a page of items and its next cursor
+// ("" on the last page).
+func pageOf[T any](items []T, next string) listPage[T] {
+	if items == nil {
+		items = []T{}
+	}
+	p := listPage[T]{Data: items}
+	if next != "" {
+		p.NextCursor = &next
+	}
+	return p
+}

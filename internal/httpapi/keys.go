@@ -194,17 +194,11 @@ func (s *Server) listKeys(kind keys.Kind) http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		out := struct {
-			Data       []apiKey `json:"data"`
-			NextCursor *string  `json:"next_cursor"`
-		}{Data: make([]apiKey, 0, len(page.Keys))}
+		data := make([]apiKey, 0, len(page.Keys))
 		for _, k := range page.Keys {
-			out.Data = append(out.Data, toAPIKey(k))
+			data = append(data, toAPIKey(k))
 		}
-		if page.NextCursor != "" {
-			out.NextCursor = &page.NextCursor
-		}
-		s.writeJSON(w, r, http.StatusOK, out)
+		s.writeJSON(w, r, http.StatusOK, pageOf(data, page.NextCursor))
 	})
 }
 

@@ -213,17 +213,7 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := struct {
-		Data       []messages.Message `json:"data"`
-		NextCursor *string            `json:"next_cursor"`
-	}{Data: page.Messages}
-	if out.Data == nil {
-		out.Data = []messages.Message{}
-	}
-	if page.NextCursor != "" {
-		out.NextCursor = &page.NextCursor
-	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, pageOf(page.Messages, page.NextCursor))
 }
 
 func parseMessageFilter(q url.Values) (messages.Filter, *Problem) {

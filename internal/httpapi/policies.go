@@ -133,11 +133,6 @@ func (s *Server) writePolicyError(w http.ResponseWriter, r *http.Request, err er
 	}
 }
 
-type quarantinePage struct {
-	Data       []policy.Entry `json:"data"`
-	NextCursor *string        `json:"next_cursor"`
-}
-
 func (s *Server) listQuarantine(w http.ResponseWriter, r *http.Request) {
 	q, perr := parseQuarantineQuery(r.URL.Query())
 	if perr != nil {
@@ -149,14 +144,7 @@ func (s *Server) listQuarantine(w http.ResponseWriter, r *http.Request) {
 		s.writePolicyError(w, r, err)
 		return
 	}
-	out := quarantinePage{Data: page.Entries}
-	if out.Data == nil {
-		out.Data = []policy.Entry{}
-	}
-	if page.NextCursor != "" {
-		out.NextCursor = &page.NextCursor
-	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, pageOf(page.Entries, page.NextCursor))
 }
 
 func parseQuarantineQuery(v url.Values) (policy.ListQuery, *Problem) {

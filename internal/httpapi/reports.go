@@ -138,17 +138,7 @@ func (s *Server) reportRecipients(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := struct {
-		Data       []messages.RecipientRow `json:"data"`
-		NextCursor *string                 `json:"next_cursor"`
-	}{Data: page.Rows}
-	if out.Data == nil {
-		out.Data = []messages.RecipientRow{}
-	}
-	if page.NextCursor != "" {
-		out.NextCursor = &page.NextCursor
-	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, pageOf(page.Rows, page.NextCursor))
 }
 
 // csvHeader names the export's columns.

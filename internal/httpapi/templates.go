@@ -146,17 +146,7 @@ func (s *Server) listTemplates(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	out := struct {
-		Data       []templates.Template `json:"data"`
-		NextCursor *string              `json:"next_cursor"`
-	}{Data: page.Templates}
-	if out.Data == nil {
-		out.Data = []templates.Template{}
-	}
-	if page.NextCursor != "" {
-		out.NextCursor = &page.NextCursor
-	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, pageOf(page.Templates, page.NextCursor))
 }
 
 func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) {

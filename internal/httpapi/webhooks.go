@@ -208,17 +208,7 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 		s.webhookError(w, r, err)
 		return
 	}
-	out := struct {
-		Data       []webhooks.Delivery `json:"data"`
-		NextCursor *string             `json:"next_cursor"`
-	}{Data: page.Deliveries}
-	if out.Data == nil {
-		out.Data = []webhooks.Delivery{}
-	}
-	if page.NextCursor != "" {
-		out.NextCursor = &page.NextCursor
-	}
-	s.writeJSON(w, r, http.StatusOK, out)
+	s.writeJSON(w, r, http.StatusOK, pageOf(page.Deliveries, page.NextCursor))
 }
 
 func parseDeliveryFilter(q url.Values) (webhooks.DeliveryFilter, *Problem) {
