@@ -55,7 +55,7 @@ func policyVerdicts(rules *policy.Engine) secureline.PolicyFunc {
 			res = *in.Scan
 			res.ContainsPHI = res.ContainsPHI || in.ContainsPHI
 		}
-		pin := policy.Input{AccountID: accountID, Sender: in.From, RecipientDomains: in.Domains, Result: res}
+		pin := policy.Input{AccountID: accountID, Sender: in.From, Kind: in.Kind, Tags: in.Tags, RecipientDomains: in.Domains, Result: res}
 		out := make(map[string]secureline.PolicyVerdict, len(in.Domains))
 		for _, d := range in.Domains {
 			dec := p.Decide(pin, d)

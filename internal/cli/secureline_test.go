@@ -122,7 +122,9 @@ func TestSecureLinePreflightThroughTheServer(t *testing.T) {
 	// The account's DLP policy raises the level: a rule forcing the
 	// portal for patient.example beats its verified TLS.
 	if status, _, out := api.call("PUT", "/v1/dlp-policy", owner, "application/json",
-		`{"rules":[{"name":"patients-portal","conditions":{"recipient_domains":["patient.example"]},"action":"force_portal"}]}`); status != 200 {
+		`{"rules":[{"name":"patients-portal","conditions":{"recipient_domains":["patient.example"]},"action":"force_portal"},`+
+			`{"name":"marketing-portal","conditions":{"kind":"marketing"},"action":"force_portal"},`+
+			`{"name":"lab-tag-portal","conditions":{"tags":["lab-result"]},"action":"force_portal"}]}`); status != 200 {
 		t.Fatalf("dlp policy: %d %s", status, out)
 	}
 	a = preflight(`{"from":"results@clinic.example","recipients":["pat@patient.example","kim@plain.example"],"contains_phi":false}`)
@@ -131,6 +133,19 @@ func TestSecureLinePreflightThroughTheServer(t *testing.T) {
 	}
 	if r := a.Recipients[1]; r.Method != "tls_opportunistic" {
 		t.Fatalf("the rule applies to its domain only: %+v", r)
+	}
+	// Rules on the message kind and tags see the preflight's kind and
+	// tags, as they see a sent message's.
+	for _, c := range []struct{ name, facts, method string }{
+		{"transactional, untagged", `"kind":"transactional"`, "tls_opportunistic"},
+		{"marketing", `"kind":"marketing"`, "portal"},
+		{"tagged", `"tags":["reminder","lab-result"]`, "portal"},
+		{"other tags", `"tags":["reminder"]`, "tls_opportunistic"},
+	} {
+		a := preflight(`{"from":"results@clinic.example","recipients":["kim@plain.example"],"contains_phi":false,` + c.facts + `}`)
+		if r := a.Recipients[0]; r.Method != c.method {
+			t.Errorf("%s: %+v", c.name, r)
+		}
 	}
 	if n := w.verified.Count() + w.plain.Count(); n != 0 {
 		t.Fatalf("a preflight sent %d messages", n)
@@ -142,6 +157,8 @@ func TestSecureLinePreflightThroughTheServer(t *testing.T) {
 		{"a bad recipient", `{"from":"results@clinic.example","recipients":["not an address"]}`, "recipients[0]"},
 		{"no sender", `{"recipients":["pat@patient.example"]}`, "from"},
 		{"an unknown method", `{"from":"results@clinic.example","recipients":["pat@patient.example"],"encryption":"rot13"}`, "encryption"},
+		{"an unknown kind", `{"from":"results@clinic.example","recipients":["pat@patient.example"],"kind":"newsletter"}`, "kind"},
+		{"an empty tag", `{"from":"results@clinic.example","recipients":["pat@patient.example"],"tags":["ok",""]}`, "tags[1]"},
 	} {
 		status, _, out := api.call("POST", "/v1/secureline/preflight", owner, "application/json", c.body)
 		if status != 422 || !strings.Contains(string(out), `"field":"`+c.field+`"`) {

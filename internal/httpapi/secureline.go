@@ -10,6 +10,7 @@ import (
 	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/dlp"
 	"github.com/sealpost/sealpost/internal/mail"
+	"github.com/sealpost/sealpost/internal/policy"
 	"github.com/sealpost/sealpost/internal/secureline"
 )
 
@@ -36,6 +37,8 @@ type preflightRequest struct {
 	Subject     string   `json:"subject"`
 	Text        string   `json:"text"`
 	HTML        string   `json:"html"`
+	Kind        string   `json:"kind"`
+	Tags        []string `json:"tags"`
 }
 
 func (s *Server) preflight(w http.ResponseWriter, r *http.Request) {
@@ -66,7 +69,13 @@ func (q preflightRequest) toRequest() (secureline.PreflightRequest, *Problem) {
 	if len(q.Recipients) == 0 || len(q.Recipients) > secureline.MaxPreflightRecipients {
 		errs = append(errs, FieldError{Field: "recipients", Message: fmt.Sprintf("must hold 1 to %d addresses", secureline.MaxPreflightRecipients)})
 	}
-	req := secureline.PreflightRequest{From: from.Addr(), Pin: q.Encryption, ContainsPHI: q.ContainsPHI, Subject: q.Subject}
+	req := secureline.PreflightRequest{From: from.Addr(), Pin: q.Encryption, ContainsPHI: q.ContainsPHI, Subject: q.Subject,
+		Kind: q.Kind, Tags: q.Tags}
+	if err := policy.ValidateMessageFacts(q.Kind, q.Tags); err != nil {
+		var fe *mail.FieldError
+		errors.As(err, &fe)
+		errs = append(errs, FieldError{Field: fe.Field, Message: fe.Message})
+	}
 	for i, raw := range q.Recipients {
 		field := fmt.Sprintf("recipients[%d]", i)
 		a, err := mail.ParseAddress(field, raw)

@@ -78,7 +78,7 @@ func (e *Engine) DryRun(ctx context.Context, accountID string, m DryRunMessage) 
 	if err != nil {
 		return DryRunResult{}, err
 	}
-	if err := validateMessageFacts(m.Kind, m.Tags); err != nil {
+	if err := ValidateMessageFacts(m.Kind, m.Tags); err != nil {
 		return DryRunResult{}, err
 	}
 	p, err := e.Load(ctx, accountID)
@@ -141,7 +141,9 @@ func dryRunRecipients(m DryRunMessage) ([]mail.Address, error) {
 }
 
 // validateMessageFacts checks kind and tags as package messages does.
-func validateMessageFacts(kind string, tags []string) error {
+// ValidateMessageFacts checks the facts a policy reads besides content:
+// the message kind and its tags, bounded as a message's are.
+func ValidateMessageFacts(kind string, tags []string) error {
 	if kind != "" && kind != KindTransactional && kind != KindMarketing {
 		return &mail.FieldError{Field: "kind", Message: "must be transactional or marketing"}
 	}

@@ -13,6 +13,10 @@ import (
 // PolicyInput is what the account's policy sees of a message.
 type PolicyInput struct {
 	From string
+	// Kind is transactional or marketing ("" counts as transactional);
+	// Tags are the message's tags. Rules may match on either.
+	Kind string
+	Tags []string
 	// Domains are the recipients' domains, each once.
 	Domains     []string
 	ContainsPHI bool
@@ -39,6 +43,9 @@ type PreflightRequest struct {
 	Recipients []Recipient
 	// Pin is the message's "encryption" field.
 	Pin string
+	// Kind and Tags are the message's, as policy rules see them.
+	Kind string
+	Tags []string
 	// ContainsPHI is what the sender says; nil: unknown.
 	ContainsPHI *bool
 	// Subject, when set, is checked for the account's subject tag.
@@ -92,7 +99,7 @@ func (s *Service) Preflight(ctx context.Context, accountID string, req Preflight
 	domains := s.probeAll(ctx, req.Recipients)
 	var verdicts map[string]PolicyVerdict
 	if s.opts.Policy != nil {
-		verdicts, err = s.opts.Policy(ctx, accountID, PolicyInput{From: req.From, Domains: domains, ContainsPHI: res.ContainsPHI, Scan: scan})
+		verdicts, err = s.opts.Policy(ctx, accountID, PolicyInput{From: req.From, Kind: req.Kind, Tags: req.Tags, Domains: domains, ContainsPHI: res.ContainsPHI, Scan: scan})
 		if err != nil {
 			return PreflightResult{}, fmt.Errorf("evaluate policy: %w", err)
 		}
