@@ -79,6 +79,8 @@ type phrase struct {
 	kind  ctxKind // numCtx for a dictionary term
 	rest  []string
 	trail byte
+	// account marks a term from the account's own dictionary.
+	account bool
 }
 
 // dictionary maps a phrase's first word to the phrases starting with it.
@@ -91,7 +93,7 @@ func newDictionary(accountTerms []string, builtin bool) (*dictionary, error) {
 	d := &dictionary{first: map[string][]phrase{}, seen: map[string]bool{}}
 	for k, list := range keywords {
 		for _, kw := range list {
-			d.add(kw, k)
+			d.add(kw, k, false)
 		}
 	}
 	if builtin {
@@ -100,7 +102,7 @@ func newDictionary(accountTerms []string, builtin bool) (*dictionary, error) {
 			if line == "" || strings.HasPrefix(line, "#") {
 				continue
 			}
-			d.add(line, numCtx)
+			d.add(line, numCtx, false)
 		}
 	}
 	if len(accountTerms) > maxTerms {
@@ -111,7 +113,7 @@ func newDictionary(accountTerms []string, builtin bool) (*dictionary, error) {
 		if len(n) < 2 || len(n) > maxTermLen || !utf8.ValidString(t) || !hasLetter(n) {
 			return nil, &OptionError{Field: fmt.Sprintf("terms[%d]", i), Message: fmt.Sprintf("2 to %d bytes of UTF-8 with at least one letter", maxTermLen)}
 		}
-		d.add(n, numCtx)
+		d.add(n, numCtx, true)
 	}
 	return d, nil
 }
@@ -126,8 +128,8 @@ func hasLetter(s string) bool {
 }
 
 // add splits s into words as tokenise does and files it under the first.
-func (d *dictionary) add(s string, k ctxKind) {
-	p := phrase{kind: k}
+func (d *dictionary) add(s string, k ctxKind, account bool) {
+	p := phrase{kind: k, account: account}
 	if strings.HasSuffix(s, "#") {
 		p.trail = '#'
 	}
@@ -136,7 +138,7 @@ func (d *dictionary) add(s string, k ctxKind) {
 		return
 	}
 	p.rest = ws[1:]
-	id := fmt.Sprintf("%d %c %s", k, p.trail, strings.Join(ws, " "))
+	id := fmt.Sprintf("%d %c %t %s", k, p.trail, account, strings.Join(ws, " "))
 	if d.seen[id] {
 		return
 	}
@@ -182,7 +184,8 @@ func (a *analysis) joined(i int) bool {
 
 // matchPhrases records context keyword hits and emits dictionary terms.
 // Where terms overlap, the longest starting first wins ("type 2 diabetes"
-// hides "diabetes").
+// hides "diabetes"); of two as long, the account's own term wins, so it
+// is reported as an AccountTerm.
 func (a *analysis) matchPhrases() {
 	termEnd := -1
 	for i := range a.words {
@@ -193,7 +196,7 @@ func (a *analysis) matchPhrases() {
 		if len(ps) == 0 {
 			continue
 		}
-		bestEnd := -1
+		bestEnd, bestAccount := -1, false
 		for _, p := range ps {
 			last, ok := a.matchRest(i, p)
 			if !ok {
@@ -207,12 +210,16 @@ func (a *analysis) matchPhrases() {
 				a.hits[p.kind] = append(a.hits[p.kind], h)
 				continue
 			}
-			if h.end > bestEnd {
-				bestEnd = h.end
+			if h.end > bestEnd || (h.end == bestEnd && p.account) {
+				bestEnd, bestAccount = h.end, p.account
 			}
 		}
 		if bestEnd > 0 && a.words[i].start >= termEnd {
-			a.emit(ClinicalTerm, 0.6, a.words[i].start, bestEnd)
+			t := ClinicalTerm
+			if bestAccount {
+				t = AccountTerm
+			}
+			a.emit(t, 0.6, a.words[i].start, bestEnd)
 			termEnd = bestEnd
 		}
 	}

@@ -27,11 +27,14 @@ const (
 	ABARouting   Type = "aba_routing"   // ABA bank routing number
 	Phone        Type = "phone"         // US (NANP) telephone number
 	Address      Type = "address"       // US street address
-	ClinicalTerm Type = "clinical_term" // diagnosis or drug from the dictionary
+	ClinicalTerm Type = "clinical_term" // diagnosis or drug from the built-in dictionary
+	// AccountTerm is a term from the account's own dictionary: one the
+	// account has said reveals a patient's health when it reaches them.
+	AccountTerm Type = "account_term"
 )
 
 // Types lists every finding type, in a stable order.
-var Types = []Type{SSN, MBI, MRN, NPI, DEA, ICD10, CPT, DOB, PaymentCard, ABARouting, Phone, Address, ClinicalTerm}
+var Types = []Type{SSN, MBI, MRN, NPI, DEA, ICD10, CPT, DOB, PaymentCard, ABARouting, Phone, Address, ClinicalTerm, AccountTerm}
 
 // PartKind says which part of a message a finding is in.
 type PartKind string
@@ -163,8 +166,11 @@ type Options struct {
 	// top of the built-in one (a context word followed by up to three
 	// letters and 5 to 12 digits). At most 20, each at most 200 bytes.
 	MRNPatterns []MRNPattern
-	// Terms are the account's clinical terms (diagnoses, drugs), added to
-	// the built-in dictionary. At most 5000, each 2 to 100 bytes.
+	// Terms are the account's clinical terms (diagnoses, drugs, services)
+	// whose mention alone makes a message PHI: found, each is an
+	// AccountTerm finding that reaches the default threshold by itself
+	// (a built-in dictionary term does not, see score.go). At most 5000,
+	// each 2 to 100 bytes.
 	Terms []string
 	// NoBuiltinTerms drops the built-in dictionary, leaving only Terms.
 	NoBuiltinTerms bool

@@ -370,8 +370,9 @@ func TestAccountOptions(t *testing.T) {
 		{"an account pattern matches only whole tokens", "see XHX-123456 today", MRN, false},
 		{"a context-only account pattern matches after MRN", "MRN: 123.456.789", MRN, true},
 		{"a context-only account pattern does not match alone", "value 123.456.789", MRN, false},
-		{"an account term is matched regardless of case", "taking ZYLOPRIMOREX", ClinicalTerm, true},
-		{"a multi-word account term is matched across punctuation", "history of Left-Handed  Widgetitis.", ClinicalTerm, true},
+		{"an account term is matched regardless of case", "taking ZYLOPRIMOREX", AccountTerm, true},
+		{"a multi-word account term is matched across punctuation", "history of Left-Handed  Widgetitis.", AccountTerm, true},
+		{"an account term is not a built-in one", "taking ZYLOPRIMOREX", ClinicalTerm, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -385,10 +386,32 @@ func TestAccountOptions(t *testing.T) {
 		t.Parallel()
 		only := newTestScanner(t, Options{NoBuiltinTerms: true, Terms: []string{"zyloprimorex"}})
 		res := only.Scan(context.Background(), Message{Text: "metformin and zyloprimorex"})
-		if res.Counts[ClinicalTerm] != 1 {
-			t.Errorf("counts = %v, want one term", res.Counts)
+		if res.Counts[AccountTerm] != 1 || res.Counts[ClinicalTerm] != 0 {
+			t.Errorf("counts = %v, want one account term", res.Counts)
 		}
 	})
+	// An account term alone makes the message PHI at the default
+	// threshold; a built-in term alone does not, however often it is
+	// repeated. A built-in term the account also lists counts as the
+	// account's.
+	both := newTestScanner(t, Options{Terms: []string{"zyloprimorex", "metformin"}})
+	for _, tt := range []struct {
+		name, text string
+		phi        bool
+		ty         Type
+	}{
+		{"one account term", "Your zyloprimorex refill is ready.", true, AccountTerm},
+		{"a built-in term the account lists", "Your metformin refill is ready.", true, AccountTerm},
+		{"built-in terms only", "Learn about asthma, asthma triggers and asthma action plans.", false, ClinicalTerm},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			res := both.Scan(context.Background(), Message{Text: tt.text})
+			if res.ContainsPHI != tt.phi || res.Counts[tt.ty] == 0 {
+				t.Errorf("PHI %v (score %.2f, counts %v), want PHI %v with %s", res.ContainsPHI, res.Score, res.Counts, tt.phi, tt.ty)
+			}
+		})
+	}
 }
 
 func TestOptionsValidation(t *testing.T) {

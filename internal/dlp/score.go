@@ -4,6 +4,14 @@ package dlp
 // message carries PHI. Identifiers that single out a patient and clinical
 // codes weigh most; provider identifiers (NPI, DEA) are public and phone
 // numbers and addresses are as often the clinic's own as the patient's.
+//
+// Built-in dictionary terms weigh little: conditions and drugs appear in
+// newsletters and health education as often as in mail about a person,
+// so alone they never reach the default threshold. The account's own
+// terms weigh fully: an account lists a term (an HIV clinic's service
+// names, a substance-use programme's drugs) because mail naming it to a
+// recipient reveals that recipient's health, so one such term (0.6
+// confidence) makes a message PHI at the default threshold of 0.5.
 var weights = map[Type]float64{
 	SSN:          1.0,
 	MBI:          1.0,
@@ -15,6 +23,7 @@ var weights = map[Type]float64{
 	ABARouting:   0.6,
 	DEA:          0.4,
 	ClinicalTerm: 0.35,
+	AccountTerm:  1.0,
 	NPI:          0.3,
 	Address:      0.3,
 	Phone:        0.2,

@@ -136,7 +136,7 @@ func TestScannerIsCachedPerVersionAndIsolatedPerAccount(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			return sc.Scan(ctx, msg).Counts[dlp.ClinicalTerm] > 0
+			return sc.Scan(ctx, msg).Counts[dlp.AccountTerm] > 0
 		}
 		if hasTerm("acct-a") {
 			t.Fatal("the built-in dictionary already knows zolgensma; pick another word")
