@@ -11,19 +11,18 @@ package delivery
 //   - tls: only a connection whose TLS verified for the host name carries
 //     it; when none can be had, secureline.Fallback decides: the portal,
 //     or under tls_exclusive a deferral;
-//   - tls_opportunistic and "" (no decision): the TLS policy alone.
+//   - tls_opportunistic, notice (the portal's own notices) and "" (no
+//     decision): the TLS policy alone.
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/pgpmime"
 	"github.com/sealpost/sealpost/internal/portal"
 	"github.com/sealpost/sealpost/internal/secureline"
@@ -68,9 +67,12 @@ const (
 const viaPortal = "portal"
 
 // groupMethod is the transport requirement a recipient's method puts on
-// its group: tls_opportunistic asks nothing more than no decision does.
+// its group: tls_opportunistic and the portal's notices (which carry no
+// PHI, see secureline.MethodNotice) ask nothing more than no decision
+// does.
 func groupMethod(m string) string {
-	if m == string(secureline.MethodOpportunisticTLS) {
+	switch secureline.Method(m) {
+	case secureline.MethodOpportunisticTLS, secureline.MethodNotice:
 		return ""
 	}
 	return m
@@ -258,26 +260,6 @@ func noteFallback(ctx context.Context, tx store.Tx, c claimed, reason string) er
 	}
 	reasons = append(reasons, sanitizeReply(reason))
 	return secureline.RecordTx(ctx, tx, c.AccountID, c.MessageID, c.Index, secureline.Decision{Method: secureline.MethodPortal, Reasons: reasons})
-}
-
-// portalNotice reports whether the group's message is one of the
-// portal's own notices (a link or a one-time code, sent by the system
-// actor "portal"). They carry no PHI and are pinned to tls, yet exist for
-// recipients whose servers may lack verified TLS: one that cannot be
-// delivered over verified TLS must not go to the portal (its notice
-// would come back here, without end), so it takes the TLS policy like
-// mail without a decision. Forwarded replies (portal-reply) carry PHI and
-// are not notices.
-func (e *Engine) portalNotice(ctx context.Context, g *group) bool {
-	var kind, actor, tags string
-	err := e.db.Reader().QueryRow(ctx, "SELECT actor_kind, actor_id, tags FROM messages WHERE account_id = $1 AND id = $2",
-		g.accountID, g.messageID).Scan(&kind, &actor, &tags)
-	if err != nil || kind != string(auth.ActorSystem) || actor != "portal" {
-		return false
-	}
-	var list []string
-	_ = json.Unmarshal([]byte(tags), &list)
-	return slices.Contains(list, "portal-link") || slices.Contains(list, "portal-code")
 }
 
 // modeTTL is how long an account's mode is cached per node: a change of

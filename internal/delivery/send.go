@@ -147,7 +147,7 @@ func (e *Engine) deliverGroup(ctx context.Context, domain string, hosts []host, 
 	for i, c := range g.rcpts {
 		rcpts[i] = c.Address
 	}
-	verified := g.method == methodTLS && !e.portalNotice(ctx, g)
+	verified := g.method == methodTLS
 	if conn != nil && verified && !conn.verified {
 		e.release(domain, conn) // it stays for the next group that can use it
 		conn = nil

@@ -138,8 +138,8 @@ func (s *Service) screenRequest(ctx context.Context, actor account.Actor, req Re
 	if portalNotice(actor, req.Tags, req.Encryption) {
 		sc := &screened{holdAt: -1}
 		for range p.recipients {
-			sc.rcpts = append(sc.rcpts, rcptScreen{decision: secureline.Decision{Method: secureline.MethodTLS,
-				Reasons: []string{"a portal notice carries no PHI and is pinned to tls"}}})
+			sc.rcpts = append(sc.rcpts, rcptScreen{decision: secureline.Decision{Method: secureline.MethodNotice,
+				Reasons: []string{"a portal notice carries no PHI: the TLS policy alone applies"}}})
 		}
 		p.screen = sc
 		return nil

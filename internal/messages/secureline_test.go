@@ -166,8 +166,8 @@ func TestOnlyThePortalsOwnNoticesBypassTheDecision(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if state, method, _ := w.recipientRow(acc.ID, 0); state != messages.StateQueued || method != "tls" {
-			t.Errorf("the portal's notice: state %s method %s, want queued over tls", state, method)
+		if state, method, _ := w.recipientRow(acc.ID, 0); state != messages.StateQueued || method != "notice" {
+			t.Errorf("the portal's notice: state %s method %s, want queued as a notice", state, method)
 		}
 		// A client tagging its own message like a notice gets the mode:
 		// under portal_always a tls pin is refused.

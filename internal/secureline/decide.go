@@ -37,6 +37,13 @@ const (
 	// MethodPortal keeps the message in the portal and mails a
 	// notification that carries no PHI.
 	MethodPortal Method = "portal"
+	// MethodNotice is the portal's own link and code notices: they carry
+	// no PHI and exist for recipients whose servers may lack verified
+	// TLS, so they take the TLS policy alone (as mail without a decision)
+	// and are never routed to the portal (whose notice would come back
+	// here, without end). Only the acceptance step records it, for the
+	// portal's system actor.
+	MethodNotice Method = "notice"
 
 	// MethodDefer: the recipient cannot receive the only method allowed
 	// (TLS under tls_exclusive) now; delivery retries and bounces at the
@@ -54,7 +61,7 @@ const (
 // Sends reports whether m sends the message (a method, not an outcome).
 func (m Method) Sends() bool {
 	switch m {
-	case MethodSMIME, MethodPGP, MethodTLS, MethodOpportunisticTLS, MethodPortal:
+	case MethodSMIME, MethodPGP, MethodTLS, MethodOpportunisticTLS, MethodPortal, MethodNotice:
 		return true
 	}
 	return false
