@@ -239,15 +239,15 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 	if err != nil {
 		return nil, err
 	}
-	portalSvc, portalWeb, err := newPortal(ctx, cfg, s, v, master, q, auditLog, msgs, sendingDomains, accounts, logger)
+	policies, shredder, err := newRetention(s, auditLog, q, logger, reg)
+	if err != nil {
+		return nil, err
+	}
+	portalSvc, portalWeb, err := newPortal(ctx, cfg, s, v, master, q, auditLog, msgs, sendingDomains, accounts, policies, logger)
 	if err != nil {
 		return nil, err
 	}
 	if err := registerPortalJobs(q, portalSvc); err != nil {
-		return nil, err
-	}
-	policies, shredder, err := newRetention(s, auditLog, q, logger, reg)
-	if err != nil {
 		return nil, err
 	}
 	// Each account's DLP terms and record number formats, compiled once
@@ -271,10 +271,9 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 	if err != nil {
 		return nil, err
 	}
-	if err := wireAcceptance(accept, s, dlpPolicies, quarantine, keyStore, portalSvc); err != nil {
+	if err := wireAcceptance(accept, s, dlpSettings, dlpPolicies, quarantine, keyStore, portalSvc); err != nil {
 		return nil, err
 	}
-	accept.Scanners = dlpSettings
 	return &App{
 		Config:   cfg,
 		Logger:   logger,

@@ -15,6 +15,7 @@ import (
 	"github.com/sealpost/sealpost/internal/messages"
 	"github.com/sealpost/sealpost/internal/portal"
 	"github.com/sealpost/sealpost/internal/queue"
+	"github.com/sealpost/sealpost/internal/retention"
 	"github.com/sealpost/sealpost/internal/store"
 	"github.com/sealpost/sealpost/internal/vault"
 )
@@ -57,11 +58,12 @@ func (n portalNotifier) Notify(ctx context.Context, note portal.Notice) (string,
 // newPortal builds the recipient portal and its pages. Its links start
 // with http.public_url; without one it refuses deposits.
 func newPortal(ctx context.Context, cfg config.Config, s *store.Store, v *vault.Vault, master vault.MasterKey, q *queue.Queue,
-	log *audit.Log, msgs *messages.Service, d *domains.Service, accounts *account.Store, logger *slog.Logger) (*portal.Service, *portal.Web, error) {
+	log *audit.Log, msgs *messages.Service, d *domains.Service, accounts *account.Store, policies *retention.Service,
+	logger *slog.Logger) (*portal.Service, *portal.Web, error) {
 	pc := cfg.Portal
 	svc, err := portal.New(ctx, s, v, master, q, log, portalNotifier{msgs: msgs}, portal.Options{
 		BaseURL: cfg.HTTP.PublicURL, CodeTTL: pc.CodeTTL, MaxAttempts: pc.MaxCodeAttempts, Lockout: pc.Lockout,
-		IdleTimeout: pc.IdleTimeout, AbsoluteTimeout: pc.AbsoluteTimeout, Retention: pc.Retention,
+		IdleTimeout: pc.IdleTimeout, AbsoluteTimeout: pc.AbsoluteTimeout, Lifetime: portalLifetime(policies),
 		SenderCheck: func(ctx context.Context, accountID, domain string) error {
 			_, err := d.SigningKeys(ctx, accountID, domain)
 			if err != nil {

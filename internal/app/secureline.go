@@ -6,6 +6,7 @@ import (
 	"github.com/sealpost/sealpost/internal/audit"
 	"github.com/sealpost/sealpost/internal/delivery"
 	"github.com/sealpost/sealpost/internal/dlp"
+	"github.com/sealpost/sealpost/internal/dlpsettings"
 	"github.com/sealpost/sealpost/internal/keys"
 	"github.com/sealpost/sealpost/internal/messages"
 	"github.com/sealpost/sealpost/internal/policy"
@@ -19,12 +20,8 @@ import (
 // as delivery), the recipients' keys, the DLP scanner and the accounts'
 // DLP policies; preflight scans with each account's own DLP settings.
 func newSecureLine(s *store.Store, log *audit.Log, engine *delivery.Engine, k *keys.Service, rules *policy.Engine,
-	scanners secureline.AccountScanners) (*secureline.Service, error) {
-	scanner, err := dlp.New(dlp.Options{})
-	if err != nil {
-		return nil, err
-	}
-	opts := secureline.Options{Audit: log, Scanner: scanner, Scanners: scanners, TLS: deliveryProber{engine}, Policy: policyVerdicts(rules)}
+	scanners *dlpsettings.Service) (*secureline.Service, error) {
+	opts := secureline.Options{Audit: log, Scanner: scanners.Default(), Scanners: scanners, TLS: deliveryProber{engine}, Policy: policyVerdicts(rules)}
 	if k != nil {
 		opts.Keys = k
 	}
@@ -65,22 +62,18 @@ func policyVerdicts(rules *policy.Engine) secureline.PolicyFunc {
 	}
 }
 
-// wireAcceptance fills the send path's SecureLine step: the default DLP
-// scanner (built once), the accounts' rules and quarantine, and a
+// wireAcceptance fills the send path's SecureLine step: the accounts' DLP
+// scanners (and the default one), their rules and quarantine, and a
 // decision service that knows the recipients' keys but never probes TLS
 // (acceptance must not wait on the network; delivery verifies TLS and
 // falls back, see docs/secureline.md "At acceptance").
-func wireAcceptance(accept *messages.SecureLine, s *store.Store, rules *policy.Engine, q *policy.QuarantineStore, k *keys.Service,
-	p *portal.Service) error {
-	scanner, err := dlp.New(dlp.Options{})
-	if err != nil {
-		return err
-	}
+func wireAcceptance(accept *messages.SecureLine, s *store.Store, scanners *dlpsettings.Service, rules *policy.Engine,
+	q *policy.QuarantineStore, k *keys.Service, p *portal.Service) error {
 	var opts secureline.Options
 	if k != nil {
 		opts.Keys = k
 	}
-	accept.Scanner, accept.Policies, accept.Quarantine = scanner, rules, q
+	accept.Scanner, accept.Scanners, accept.Policies, accept.Quarantine = scanners.Default(), scanners, rules, q
 	accept.Decisions = secureline.New(s, opts)
 	if p != nil {
 		accept.Portal = p

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/internal/account"
+	"github.com/sealpost/sealpost/internal/app"
 	"github.com/sealpost/sealpost/internal/audit"
 	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/retention"
@@ -53,9 +54,11 @@ func runRetention(ctx context.Context, env Env, args []string) error {
 		if err != nil {
 			return err
 		}
+		app.RegisterShredders(sweeper, s, log)
 		rep, err := sweeper.Sweep(ctx)
-		fmt.Fprintf(env.Stdout, "accounts: %d\nmessage bodies shredded: %d\ncomplete: %t\n",
-			rep.Accounts, rep.Shredded[retention.KindMessageBody], rep.Complete)
+		fmt.Fprintf(env.Stdout, "accounts: %d\nmessage bodies shredded: %d\nportal messages shredded: %d\nquarantine holds expired: %d\ncomplete: %t\n",
+			rep.Accounts, rep.Shredded[retention.KindMessageBody], rep.Shredded[retention.KindPortalMessage],
+			rep.Shredded[retention.KindQuarantine], rep.Complete)
 		return err
 	}
 	accounts := account.NewStore(s)

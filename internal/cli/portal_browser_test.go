@@ -121,7 +121,7 @@ func TestPortalMessageReadAndAnsweredInChromium(t *testing.T) {
 	// The account brands its portal, then deposits a message with PHI
 	// and a file.
 	if status, _, out := w.api.call("PUT", "/v1/portal-settings", w.owner, "application/json",
-		`{"display_name":"Riverside Clinic","logo_url":"","primary_color":"#1d4e89","retention_hours":0}`); status != 200 {
+		`{"display_name":"Riverside Clinic","logo_url":"","primary_color":"#1d4e89"}`); status != 200 {
 		t.Fatalf("portal settings: %d %s", status, out)
 	}
 	pdf := "%PDF-1.7 glucose 140 mg/dL"

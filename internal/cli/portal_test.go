@@ -44,12 +44,18 @@ func TestPortalAPIRefusesBadInputAndOtherAccounts(t *testing.T) {
 	}
 	for name, settings := range map[string]string{
 		"missing fields":     `{"display_name":"x"}`,
-		"a third-party logo": `{"display_name":"","logo_url":"https://cdn.example/l.png","primary_color":"","retention_hours":0}`,
-		"a CSS colour":       `{"display_name":"","logo_url":"","primary_color":"red","retention_hours":0}`,
+		"a third-party logo": `{"display_name":"","logo_url":"https://cdn.example/l.png","primary_color":""}`,
+		"a CSS colour":       `{"display_name":"","logo_url":"","primary_color":"red"}`,
 	} {
 		if status, _, body := api.call("PUT", "/v1/portal-settings", owner, "application/json", settings); status != 422 {
 			t.Errorf("settings with %s: %d %s", name, status, body)
 		}
+	}
+	// The portal period is the retention policy's portal_message_days now.
+	if status, _, body := api.call("PUT", "/v1/portal-settings", owner, "application/json",
+		`{"display_name":"","logo_url":"","primary_color":"","retention_hours":48}`); status != 400 ||
+		!strings.Contains(string(body), "unknown-field") {
+		t.Errorf("settings with the removed retention_hours: %d %s", status, body)
 	}
 
 	// Another account sees none of it.

@@ -173,9 +173,6 @@ type Portal struct {
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
 	// AbsoluteTimeout ends a recipient's session this long after sign-in.
 	AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
-	// Retention is how long a portal message stays readable when its
-	// account sets no retention of its own.
-	Retention time.Duration `yaml:"retention"`
 }
 
 // Log configures the process log.
@@ -317,7 +314,6 @@ func Default() Config {
 			Lockout:         15 * time.Minute,
 			IdleTimeout:     15 * time.Minute,
 			AbsoluteTimeout: time.Hour,
-			Retention:       30 * 24 * time.Hour,
 		},
 		Bootstrap: Bootstrap{
 			AccountName: "Sealpost",

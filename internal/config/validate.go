@@ -65,7 +65,6 @@ func (c Config) Validate() error {
 	v.check("portal.idle_timeout", po.IdleTimeout >= time.Minute && po.IdleTimeout <= po.AbsoluteTimeout,
 		"must be at least 1m and at most portal.absolute_timeout")
 	v.check("portal.absolute_timeout", po.AbsoluteTimeout <= 24*time.Hour, "must be at most 24h")
-	v.check("portal.retention", po.Retention >= time.Hour && po.Retention <= 7*365*24*time.Hour, "must be between 1h and 61320h (seven years)")
 	if _, err := c.Delivery.ParsedRoutes(); err != nil {
 		v.add("delivery.routes", err.Error())
 	}

@@ -218,6 +218,11 @@ func compile(st Settings) (*dlp.Scanner, error) {
 	return sc, nil
 }
 
+// Default returns dlp's default scanner (the one an account without
+// settings gets), built once per Service, for callers that scan without
+// an account's settings or when they cannot be read.
+func (s *Service) Default() *dlp.Scanner { return s.def }
+
 // Scanner returns the scanner for the account's current settings. It
 // reads the settings' version (one primary-key read) on every call and
 // rebuilds the scanner only when the version changed, so a replace on

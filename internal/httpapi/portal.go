@@ -20,6 +20,7 @@ type PortalService interface {
 	Recall(ctx context.Context, accountID, id string, actor portal.Actor) (portal.Status, error)
 	Settings(ctx context.Context, accountID string) (portal.Settings, error)
 	SetSettings(ctx context.Context, accountID string, actor portal.Actor, st portal.Settings) error
+	PortalLister
 }
 
 func (s *Server) portalRoutes() {
@@ -28,6 +29,7 @@ func (s *Server) portalRoutes() {
 	s.HandleScoped("POST /v1/portal-messages/{portal_message_id}/recall", auth.ScopeMessagesSend, http.HandlerFunc(s.recallPortalMessage))
 	s.HandleScoped("GET /v1/portal-settings", auth.ScopeMessagesRead, http.HandlerFunc(s.getPortalSettings))
 	s.HandleScoped("PUT /v1/portal-settings", auth.ScopeAdmin, http.HandlerFunc(s.putPortalSettings))
+	s.portalListRoutes()
 }
 
 // portalDepositRequest is the PortalMessageRequest schema.
@@ -112,11 +114,12 @@ func (s *Server) getPortalSettings(w http.ResponseWriter, r *http.Request) {
 
 // portalSettingsRequest is the PortalSettings schema with every field
 // required: a PUT replaces the whole.
+// (How long portal messages stay readable is portal_message_days of
+// /v1/retention-policy.)
 type portalSettingsRequest struct {
-	DisplayName    *string `json:"display_name"`
-	LogoURL        *string `json:"logo_url"`
-	PrimaryColor   *string `json:"primary_color"`
-	RetentionHours *int    `json:"retention_hours"`
+	DisplayName  *string `json:"display_name"`
+	LogoURL      *string `json:"logo_url"`
+	PrimaryColor *string `json:"primary_color"`
 }
 
 func (s *Server) putPortalSettings(w http.ResponseWriter, r *http.Request) {
@@ -127,18 +130,17 @@ func (s *Server) putPortalSettings(w http.ResponseWriter, r *http.Request) {
 	}
 	var missing []FieldError
 	for name, set := range map[string]bool{"display_name": req.DisplayName != nil, "logo_url": req.LogoURL != nil,
-		"primary_color": req.PrimaryColor != nil, "retention_hours": req.RetentionHours != nil} {
+		"primary_color": req.PrimaryColor != nil} {
 		if !set {
 			missing = append(missing, FieldError{Field: name, Message: "required"})
 		}
 	}
 	if len(missing) > 0 {
 		slices.SortFunc(missing, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
-		writeProblem(w, r, NewProblem(TypeValidation, "every setting is required (use \"\" or 0 for the default)").WithErrors(missing...))
+		writeProblem(w, r, NewProblem(TypeValidation, "every setting is required (use \"\" for the default)").WithErrors(missing...))
 		return
 	}
-	st := portal.Settings{DisplayName: *req.DisplayName, LogoURL: *req.LogoURL, PrimaryColor: *req.PrimaryColor,
-		RetentionHours: *req.RetentionHours}
+	st := portal.Settings{DisplayName: *req.DisplayName, LogoURL: *req.LogoURL, PrimaryColor: *req.PrimaryColor}
 	a := actor(r)
 	if err := s.opts.Portal.SetSettings(r.Context(), a.Principal.AccountID, portalActor(a), st); err != nil {
 		s.writeError(w, r, err)
@@ -157,6 +159,9 @@ func portalProblem(err error) (*Problem, bool) {
 		return NewProblem(TypeNotFound, "no such portal message in this account"), true
 	case errors.Is(err, portal.ErrNotConfigured):
 		return NewProblem(TypeConflict, "the portal takes no messages: this server has no public URL (http.public_url)"), true
+	case errors.Is(err, portal.ErrBadCursor):
+		return NewProblem(TypeBadRequest, "the cursor is invalid or expired").
+			WithErrors(FieldError{Field: "cursor", Message: "invalid or expired cursor"}), true
 	}
 	return nil, false
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -257,19 +258,51 @@ func summarize(m Message) string {
 
 // Cancel cancels a message's recipients that are still waiting
 // (scheduled, queued, deferred or quarantined); false when none were.
+// Each cancelled recipient gets a cancelled event in the same
+// transaction, so webhooks hear of exactly the recipients it stopped.
 func (s *Service) Cancel(ctx context.Context, accountID, id string) (bool, error) {
-	var n int64
+	var cancelled []int
 	err := s.db.InTx(ctx, func(tx store.Tx) error {
 		now := s.opts.Now()
 		var err error
-		n, err = tx.Exec(ctx, `UPDATE message_recipients SET state = $1, updated_at = $2
-			WHERE account_id = $3 AND message_id = $4 AND state IN ('queued', 'deferred', 'quarantined') AND lease_until < $2`,
-			StateCancelled, store.Micros(now), accountID, id)
-		if err != nil || n == 0 {
+		if cancelled, err = cancelRecipients(ctx, tx, accountID, id, now); err != nil || len(cancelled) == 0 {
 			return err
 		}
-		_, err = tx.Exec(ctx, "UPDATE messages SET cancelled_at = $1 WHERE account_id = $2 AND id = $3", store.Micros(now), accountID, id)
-		return err
+		if _, err := tx.Exec(ctx, "UPDATE messages SET cancelled_at = $1 WHERE account_id = $2 AND id = $3",
+			store.Micros(now), accountID, id); err != nil {
+			return fmt.Errorf("cancel message: %w", err)
+		}
+		for _, i := range cancelled {
+			if err := recordEvent(ctx, tx, accountID, id, i, StateCancelled, now.UTC(), nil); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	return n > 0, err
+	return len(cancelled) > 0, err
+}
+
+// cancelRecipients moves the waiting recipients that delivery does not
+// hold right now to cancelled and returns their indexes, in order.
+func cancelRecipients(ctx context.Context, tx store.Tx, accountID, id string, now time.Time) ([]int, error) {
+	rows, err := tx.Query(ctx, `UPDATE message_recipients SET state = $1, updated_at = $2
+		WHERE account_id = $3 AND message_id = $4 AND state IN ('queued', 'deferred', 'quarantined') AND lease_until < $2
+		RETURNING rcpt_index`, StateCancelled, store.Micros(now), accountID, id)
+	if err != nil {
+		return nil, fmt.Errorf("cancel recipients: %w", err)
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var i int
+		if err := rows.Scan(&i); err != nil {
+			return nil, err
+		}
+		out = append(out, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.Sort(out) // RETURNING promises no order
+	return out, nil
 }

@@ -33,7 +33,8 @@ type Link struct {
 	challengeHash  string
 	CodePending    bool // a code was sent and is still usable
 	LockedUntil    time.Time
-	ExpiresAt      time.Time
+	ExpiresAt      time.Time // under the account's current policy (set by Open)
+	created        time.Time
 	recalled, gone bool
 }
 
@@ -56,15 +57,15 @@ func (s *Service) lookup(ctx context.Context, q store.Querier, token string, for
 		return Link{}, ErrLinkInvalid
 	}
 	query := `SELECT id, account_id, message_id, rcpt_index, recipient, sender, challenge_kind, challenge_hint, challenge_hash,
-		code_hash IS NOT NULL AND code_expires_at > $2, locked_until, expires_at, recalled_at IS NOT NULL, shredded_at IS NOT NULL
+		code_hash IS NOT NULL AND code_expires_at > $2, locked_until, created_at, recalled_at IS NOT NULL, shredded_at IS NOT NULL
 		FROM portal_messages WHERE token_hash = $1`
 	if forUpdate && q.(store.Tx).Dialect() == store.Postgres {
 		query += " FOR UPDATE"
 	}
 	var l Link
-	var locked, expires int64
+	var locked, created int64
 	err := q.QueryRow(ctx, query, hashToken(token), store.Micros(s.now())).Scan(&l.ID, &l.AccountID, &l.MessageID, &l.RcptIndex,
-		&l.Recipient, &l.Sender, &l.ChallengeKind, &l.ChallengeHint, &l.challengeHash, &l.CodePending, &locked, &expires,
+		&l.Recipient, &l.Sender, &l.ChallengeKind, &l.ChallengeHint, &l.challengeHash, &l.CodePending, &locked, &created,
 		&l.recalled, &l.gone)
 	if errors.Is(err, store.ErrNotFound) {
 		return Link{}, ErrLinkInvalid
@@ -72,7 +73,7 @@ func (s *Service) lookup(ctx context.Context, q store.Querier, token string, for
 	if err != nil {
 		return Link{}, fmt.Errorf("portal link: %w", err)
 	}
-	l.LockedUntil, l.ExpiresAt = store.FromMicros(locked), store.FromMicros(expires)
+	l.LockedUntil, l.created = store.FromMicros(locked), store.FromMicros(created)
 	return l, nil
 }
 
@@ -101,6 +102,11 @@ func (s *Service) state(ctx context.Context, l Link) error {
 func (s *Service) Open(ctx context.Context, token string) (Link, error) {
 	l, err := s.lookup(ctx, s.db.Reader(), token, false)
 	if err != nil {
+		return Link{}, err
+	}
+	// The current policy, not the one at deposit: content older than the
+	// account now keeps is refused even before the sweep reaches it.
+	if l.ExpiresAt, err = s.expiresAt(ctx, l.AccountID, l.created); err != nil {
 		return Link{}, err
 	}
 	if err := s.state(ctx, l); err != nil {

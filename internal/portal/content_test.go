@@ -113,12 +113,11 @@ func TestSettingsValidation(t *testing.T) {
 		field string
 	}{
 		{"defaults", Settings{}, ""},
-		{"full", Settings{DisplayName: "Riverside Clinic", LogoURL: "data:image/png;base64,iVBORw0KGgo=", PrimaryColor: "#1A2B3C", RetentionHours: 24}, ""},
+		{"full", Settings{DisplayName: "Riverside Clinic", LogoURL: "data:image/png;base64,iVBORw0KGgo=", PrimaryColor: "#1A2B3C"}, ""},
 		{"logo from a third party", Settings{LogoURL: "https://cdn.example/logo.png"}, "logo_url"},
 		{"SVG logo (may carry script)", Settings{LogoURL: "data:image/svg+xml;base64,PHN2Zz4="}, "logo_url"},
 		{"colour that is CSS", Settings{PrimaryColor: "red; background: url(x)"}, "primary_color"},
 		{"name with a newline", Settings{DisplayName: "A\nB"}, "display_name"},
-		{"negative retention", Settings{RetentionHours: -1}, "retention_hours"},
 	}
 	for _, c := range cases {
 		err := c.s.Validate()

@@ -172,12 +172,13 @@ func (s *Service) prepare(ctx context.Context, d Deposit) (preparedDeposit, erro
 	if p.notice, err = s.vault.Seal(ctx, d.AccountID, []byte(token), noticeAD(d.AccountID, p.id)); err != nil {
 		return p, err
 	}
-	retention, err := s.retention(ctx, d.AccountID)
-	if err != nil {
+	// expires_at records what the notice announces; whether the content
+	// is still readable is decided at each use by the policy then
+	// (expiresAt), so a shortened period reaches stored messages too.
+	p.created = s.now()
+	if p.expires, err = s.expiresAt(ctx, d.AccountID, p.created); err != nil {
 		return p, err
 	}
-	p.created = s.now()
-	p.expires = p.created.Add(retention)
 	return p, nil
 }
 
@@ -299,7 +300,11 @@ func (s *Service) sendNotice(ctx context.Context, accountID, id string) error {
 	if err != nil {
 		return err
 	}
-	n := linkNotice(b.Name, s.opts.BaseURL+"/p/"+string(token), s.opts.Retention)
+	lifetime, err := s.lifetime(ctx, accountID)
+	if err != nil {
+		return err
+	}
+	n := linkNotice(b.Name, s.opts.BaseURL+"/p/"+string(token), lifetime)
 	n.AccountID, n.PortalID, n.Purpose = accountID, id, PurposeLink
 	n.From, n.To = fromWithName(sender, b.Name), recipient
 	n.IdempotencyKey = "portal-notice-" + id

@@ -131,9 +131,12 @@ type Options struct {
 	IdleTimeout time.Duration
 	// AbsoluteTimeout ends a session this long after sign-in (default 1h).
 	AbsoluteTimeout time.Duration
-	// Retention is how long a message stays readable when its account sets
-	// none (default 720h, 30 days).
-	Retention time.Duration
+	// Lifetime returns how long the account's messages stay readable,
+	// counted from deposit: its retention policy's portal_message_days
+	// (the composition root passes package retention's). It is read
+	// again at every use, so a changed policy applies to messages already
+	// stored. Nil: 30 days for every account.
+	Lifetime func(ctx context.Context, accountID string) (time.Duration, error)
 	// SenderCheck, when set, refuses a deposit whose sender domain the
 	// account may not send from (domains.SigningKeys).
 	SenderCheck func(ctx context.Context, accountID, domain string) error
@@ -182,8 +185,8 @@ func New(ctx context.Context, db *store.Store, v *vault.Vault, master vault.Mast
 	if opts.AbsoluteTimeout <= 0 {
 		opts.AbsoluteTimeout = time.Hour
 	}
-	if opts.Retention <= 0 {
-		opts.Retention = 30 * 24 * time.Hour
+	if opts.Lifetime == nil {
+		opts.Lifetime = func(context.Context, string) (time.Duration, error) { return defaultLifetime, nil }
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sealpost/sealpost/internal/retention"
 	"github.com/sealpost/sealpost/internal/store"
 	"github.com/sealpost/sealpost/internal/store/storetest"
 )
@@ -254,11 +255,9 @@ func TestTamperedAndUnknownLinksAreOneAnswer(t *testing.T) {
 func TestExpiredMessagesAreShredded(t *testing.T) {
 	t.Parallel()
 	storetest.Each(t, func(t *testing.T, s *store.Store) {
-		w := newWorld(t, s)
+		w := newRetentionWorld(t, s)
 		ctx := context.Background()
-		if err := w.svc.SetSettings(ctx, w.acct, Actor{Kind: "user", ID: "u1"}, Settings{RetentionHours: 48}); err != nil {
-			t.Fatal(err)
-		}
+		w.setPortalDays(w.acct, 2)
 		opened, tokenA := w.deposit(Deposit{})
 		swept, _ := w.deposit(Deposit{})
 		_, tokenOther := w.deposit(Deposit{AccountID: w.other}) // 30 days, the default
@@ -275,10 +274,10 @@ func TestExpiredMessagesAreShredded(t *testing.T) {
 		if _, err := w.svc.Session(ctx, tokenA, sess.Token()); !errors.Is(err, ErrExpired) {
 			t.Errorf("a session on an expired message: %v", err)
 		}
-		// By the sweeper.
-		n, err := w.svc.Sweep(ctx)
-		if err != nil || n != 1 {
-			t.Fatalf("sweep: %d %v", n, err)
+		// By the retention sweeper.
+		rep, err := w.sweeper.Sweep(ctx)
+		if err != nil || rep.Shredded[retention.KindPortalMessage] != 1 {
+			t.Fatalf("sweep: %+v %v", rep, err)
 		}
 		for _, id := range []string{opened, swept} {
 			if w.count("SELECT count(*) FROM portal_messages WHERE id = $1 AND content_sealed IS NULL AND shredded_at IS NOT NULL", id) != 1 {
@@ -294,8 +293,13 @@ func TestExpiredMessagesAreShredded(t *testing.T) {
 		if _, err := w.svc.Open(ctx, tokenOther); err != nil {
 			t.Errorf("another account's message with the default retention: %v", err)
 		}
-		if n, _ := w.svc.Sweep(ctx); n != 0 {
-			t.Errorf("a second sweep shredded %d again", n)
+		if rep, _ := w.sweeper.Sweep(ctx); rep.Shredded[retention.KindPortalMessage] != 0 {
+			t.Errorf("a second sweep shredded %d again", rep.Shredded[retention.KindPortalMessage])
+		}
+		// The portal's own sweep deletes the sessions that ended a day ago.
+		w.clock.advance(25 * time.Hour)
+		if n, err := w.svc.Sweep(ctx); err != nil || n != 1 {
+			t.Errorf("session sweep: %d %v", n, err)
 		}
 	})
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/sealpost/sealpost/internal/audit"
-	"github.com/sealpost/sealpost/internal/auth"
 	"github.com/sealpost/sealpost/internal/store"
 )
 
@@ -166,7 +165,7 @@ type Status struct {
 	Challenge   string     `json:"challenge"`
 	Replies     int        `json:"replies"`
 	CreatedAt   time.Time  `json:"created_at"`
-	ExpiresAt   time.Time  `json:"expires_at"`
+	ExpiresAt   time.Time  `json:"expires_at"` // CreatedAt + the account's current portal period
 	NotifiedAt  *time.Time `json:"notified_at"`
 	FirstViewAt *time.Time `json:"first_viewed_at"`
 	RecalledAt  *time.Time `json:"recalled_at"`
@@ -179,13 +178,13 @@ type Status struct {
 // Get returns the status of one of an account's portal messages.
 func (s *Service) Get(ctx context.Context, accountID, id string) (Status, error) {
 	var st Status
-	var created, expires, locked int64
+	var created, locked int64
 	var notified, viewed, recalled, shredded *int64
-	err := s.db.Reader().QueryRow(ctx, `SELECT p.id, p.message_id, p.recipient, p.attachments, p.challenge_kind, p.created_at, p.expires_at,
+	err := s.db.Reader().QueryRow(ctx, `SELECT p.id, p.message_id, p.recipient, p.attachments, p.challenge_kind, p.created_at,
 		p.notified_at, p.first_viewed_at, p.recalled_at, p.shredded_at, p.locked_until, p.failed_attempts,
 		(SELECT count(*) FROM portal_replies r WHERE r.account_id = p.account_id AND r.portal_message_id = p.id)
 		FROM portal_messages p WHERE p.account_id = $1 AND p.id = $2`, accountID, id).
-		Scan(&st.ID, &st.MessageID, &st.Recipient, &st.Attachments, &st.Challenge, &created, &expires, &notified, &viewed, &recalled,
+		Scan(&st.ID, &st.MessageID, &st.Recipient, &st.Attachments, &st.Challenge, &created, &notified, &viewed, &recalled,
 			&shredded, &locked, &st.FailedCodes, &st.Replies)
 	if errors.Is(err, store.ErrNotFound) {
 		return Status{}, ErrNotFound
@@ -200,7 +199,10 @@ func (s *Service) Get(ctx context.Context, accountID, id string) (Status, error)
 		t := store.FromMicros(*v).UTC()
 		return &t
 	}
-	st.CreatedAt, st.ExpiresAt = store.FromMicros(created).UTC(), store.FromMicros(expires).UTC()
+	st.CreatedAt = store.FromMicros(created).UTC()
+	if st.ExpiresAt, err = s.expiresAt(ctx, accountID, st.CreatedAt); err != nil {
+		return Status{}, err
+	}
 	st.NotifiedAt, st.FirstViewAt, st.RecalledAt = opt(notified), opt(viewed), opt(recalled)
 	now := s.now()
 	if until := store.FromMicros(locked); now.Before(until) {
@@ -236,84 +238,69 @@ func (s *Service) Recall(ctx context.Context, accountID, id string, actor Actor)
 	return s.Get(ctx, accountID, id)
 }
 
-// shred drops a portal message's content and replies (recall or expiry),
-// ends its sessions, and records why, once.
+// shred drops a portal message's content and replies (recall, or expiry
+// found on access), ends its sessions, and records why, once.
 func (s *Service) shred(ctx context.Context, accountID, id, eventType, action string, actor Actor) error {
-	now := store.Micros(s.now())
 	return s.db.InTx(ctx, func(tx store.Tx) error {
-		set := "shredded_at = $1"
-		if eventType == EventRecalled {
-			set += ", recalled_at = $1"
-		}
-		n, err := tx.Exec(ctx, `UPDATE portal_messages SET content_sealed = NULL, notify_sealed = NULL, code_hash = NULL, `+set+`
-			WHERE account_id = $2 AND id = $3 AND shredded_at IS NULL`, now, accountID, id)
-		if err != nil {
-			return fmt.Errorf("shred portal message: %w", err)
-		}
-		if n == 0 {
-			return nil // already shredded: recorded then
-		}
-		if _, err := tx.Exec(ctx, "UPDATE portal_replies SET body_sealed = NULL WHERE account_id = $1 AND portal_message_id = $2",
-			accountID, id); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `UPDATE portal_sessions SET revoked_at = $1 WHERE account_id = $2 AND portal_message_id = $3
-			AND revoked_at IS NULL`, now, accountID, id); err != nil {
-			return err
-		}
-		var messageID string
-		var rcpt int
-		if err := tx.QueryRow(ctx, "SELECT message_id, rcpt_index FROM portal_messages WHERE account_id = $1 AND id = $2",
-			accountID, id).Scan(&messageID, &rcpt); err != nil {
-			return err
-		}
-		if err := event(ctx, tx, accountID, messageID, rcpt, eventType, store.FromMicros(now), ""); err != nil {
-			return err
-		}
-		return s.auditTx(ctx, tx, accountID, actor, action, id, "success", nil)
+		_, err := shredTx(ctx, tx, s.audit, accountID, id, eventType, action, actor, s.now())
+		return err
 	})
 }
 
-// sweepBatch bounds one sweep's work; the next run continues.
-const sweepBatch = 500
-
-// Sweep shreds the content of portal messages past their expiry (the
-// metadata stays for reporting) and deletes sessions that ended a day
-// ago. It reads only expired rows through the expiry index, so its cost
-// follows what expired, not the history.
-func (s *Service) Sweep(ctx context.Context) (int, error) {
-	now := s.now()
-	rows, err := s.db.Reader().Query(ctx, `SELECT account_id, id FROM portal_messages WHERE shredded_at IS NULL AND expires_at <= $1
-		ORDER BY expires_at LIMIT $2`, store.Micros(now), sweepBatch)
+// shredTx is shred in the caller's transaction; it reports whether it
+// shredded (false: already shredded, and recorded then). The row keeps
+// its metadata and events; the content (with its attachments), the
+// pending notice's token, the code and the challenge's hash (a date of
+// birth is guessable from it) go.
+func shredTx(ctx context.Context, tx store.Tx, log *audit.Log, accountID, id, eventType, action string, actor Actor,
+	at time.Time) (bool, error) {
+	now := store.Micros(at)
+	set := "shredded_at = $1"
+	if eventType == EventRecalled {
+		set += ", recalled_at = $1"
+	}
+	n, err := tx.Exec(ctx, `UPDATE portal_messages SET content_sealed = NULL, notify_sealed = NULL, code_hash = NULL, challenge_hash = '', `+
+		set+` WHERE account_id = $2 AND id = $3 AND shredded_at IS NULL`, now, accountID, id)
 	if err != nil {
-		return 0, fmt.Errorf("find expired portal messages: %w", err)
+		return false, fmt.Errorf("shred portal message: %w", err)
 	}
-	type ref struct{ account, id string }
-	var due []ref
-	for rows.Next() {
-		var r ref
-		if err := rows.Scan(&r.account, &r.id); err != nil {
-			rows.Close()
-			return 0, err
-		}
-		due = append(due, r)
+	if n == 0 {
+		return false, nil
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, err
+	if _, err := tx.Exec(ctx, "UPDATE portal_replies SET body_sealed = NULL WHERE account_id = $1 AND portal_message_id = $2",
+		accountID, id); err != nil {
+		return false, err
 	}
-	system := Actor{Kind: string(auth.ActorSystem), ID: "portal"}
-	for _, r := range due {
-		if err := s.shred(ctx, r.account, r.id, EventExpired, "portal.expired", system); err != nil {
-			return 0, err
-		}
+	if _, err := tx.Exec(ctx, `UPDATE portal_sessions SET revoked_at = $1 WHERE account_id = $2 AND portal_message_id = $3
+		AND revoked_at IS NULL`, now, accountID, id); err != nil {
+		return false, err
 	}
-	cutoff := store.Micros(now.Add(-24 * time.Hour))
-	if _, err := s.db.Writer().Exec(ctx, `DELETE FROM portal_sessions WHERE expires_at < $1 OR revoked_at < $1 OR last_seen_at < $2`,
-		cutoff, cutoff-int64(s.opts.IdleTimeout/time.Microsecond)); err != nil {
+	var messageID string
+	var rcpt int
+	if err := tx.QueryRow(ctx, "SELECT message_id, rcpt_index FROM portal_messages WHERE account_id = $1 AND id = $2",
+		accountID, id).Scan(&messageID, &rcpt); err != nil {
+		return false, err
+	}
+	if err := event(ctx, tx, accountID, messageID, rcpt, eventType, at, ""); err != nil {
+		return false, err
+	}
+	if _, err := log.AppendTx(ctx, tx, auditEvent(accountID, actor, action, "portal_message/"+id, "success", nil)); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Sweep deletes sessions that ended a day ago and returns how many. The
+// content of expired messages is the retention sweeper's (Expiry), which
+// applies the account's current policy.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	cutoff := store.Micros(s.now().Add(-24 * time.Hour))
+	n, err := s.db.Writer().Exec(ctx, `DELETE FROM portal_sessions WHERE expires_at < $1 OR revoked_at < $1 OR last_seen_at < $2`,
+		cutoff, cutoff-int64(s.opts.IdleTimeout/time.Microsecond))
+	if err != nil {
 		return 0, fmt.Errorf("sweep portal sessions: %w", err)
 	}
-	return len(due), nil
+	return int(n), nil
 }
 
 // SweepInterval is how often the queue's leader runs Sweep.

@@ -8,13 +8,14 @@ import (
 	"html/template"
 	"regexp"
 	"strings"
-	"time"
 
 	"github.com/sealpost/sealpost/internal/store"
 	"github.com/sealpost/sealpost/internal/vault"
 )
 
-// Settings are an account's portal look and retention.
+// Settings are an account's portal look. How long its messages stay
+// readable is its retention policy's portal_message_days (package
+// retention, Options.Lifetime), not a portal setting.
 type Settings struct {
 	// DisplayName is the organisation named on pages and notices ("" : the
 	// account's name).
@@ -25,9 +26,6 @@ type Settings struct {
 	LogoURL string `json:"logo_url"`
 	// PrimaryColor is "#rrggbb" ("" : the platform colour).
 	PrimaryColor string `json:"primary_color"`
-	// RetentionHours is how long a message stays readable (0 : the
-	// platform default, portal.retention).
-	RetentionHours int `json:"retention_hours"`
 }
 
 // DefaultColor is the platform's primary colour.
@@ -58,17 +56,14 @@ func (st Settings) Validate() error {
 	if st.PrimaryColor != "" && !colorPattern.MatchString(st.PrimaryColor) {
 		return &FieldError{Field: "primary_color", Message: "a colour as #rrggbb"}
 	}
-	if st.RetentionHours < 0 || st.RetentionHours > 24*365*7 {
-		return &FieldError{Field: "retention_hours", Message: "0 (the default) to 61320 (seven years)"}
-	}
 	return nil
 }
 
 // Settings returns an account's portal settings (zero values when unset).
 func (s *Service) Settings(ctx context.Context, accountID string) (Settings, error) {
 	var st Settings
-	err := s.db.Reader().QueryRow(ctx, `SELECT display_name, logo_url, primary_color, retention_hours FROM portal_settings
-		WHERE account_id = $1`, accountID).Scan(&st.DisplayName, &st.LogoURL, &st.PrimaryColor, &st.RetentionHours)
+	err := s.db.Reader().QueryRow(ctx, `SELECT display_name, logo_url, primary_color FROM portal_settings
+		WHERE account_id = $1`, accountID).Scan(&st.DisplayName, &st.LogoURL, &st.PrimaryColor)
 	if errors.Is(err, store.ErrNotFound) {
 		return Settings{}, nil
 	}
@@ -78,35 +73,23 @@ func (s *Service) Settings(ctx context.Context, accountID string) (Settings, err
 	return st, nil
 }
 
-// SetSettings replaces an account's portal settings. New retention
-// applies to messages deposited from now on.
+// SetSettings replaces an account's portal settings.
 func (s *Service) SetSettings(ctx context.Context, accountID string, actor Actor, st Settings) error {
 	if err := st.Validate(); err != nil {
 		return err
 	}
 	st.PrimaryColor = strings.ToLower(st.PrimaryColor)
 	return s.db.InTx(ctx, func(tx store.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO portal_settings (account_id, display_name, logo_url, primary_color, retention_hours, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id) DO UPDATE SET display_name = excluded.display_name,
-			logo_url = excluded.logo_url, primary_color = excluded.primary_color, retention_hours = excluded.retention_hours,
-			updated_at = excluded.updated_at`, accountID, st.DisplayName, st.LogoURL, st.PrimaryColor, st.RetentionHours, store.Micros(s.now()))
+		_, err := tx.Exec(ctx, `INSERT INTO portal_settings (account_id, display_name, logo_url, primary_color, updated_at)
+			VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id) DO UPDATE SET display_name = excluded.display_name,
+			logo_url = excluded.logo_url, primary_color = excluded.primary_color, updated_at = excluded.updated_at`,
+			accountID, st.DisplayName, st.LogoURL, st.PrimaryColor, store.Micros(s.now()))
 		if err != nil {
 			return fmt.Errorf("store portal settings: %w", err)
 		}
 		_, err = s.audit.AppendTx(ctx, tx, auditEvent(accountID, actor, "portal.settings_changed", "portal_settings", "success", nil))
 		return err
 	})
-}
-
-func (s *Service) retention(ctx context.Context, accountID string) (time.Duration, error) {
-	st, err := s.Settings(ctx, accountID)
-	if err != nil {
-		return 0, err
-	}
-	if st.RetentionHours > 0 {
-		return time.Duration(st.RetentionHours) * time.Hour, nil
-	}
-	return s.opts.Retention, nil
 }
 
 // brand is what pages and notices show of an account.

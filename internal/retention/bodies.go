@@ -3,6 +3,7 @@ package retention
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -98,6 +99,19 @@ func candidates(ctx context.Context, q store.Querier, accountID string, cutoff, 
 		ids = append(ids, lastID)
 	}
 	return ids, lastCreated, lastID, rows.Err()
+}
+
+// ShredFinishedTx shreds, in the caller's transaction, the bodies of
+// those of the account's messages ids whose recipients are all in a final
+// state, however recently they got there, and returns how many it
+// shredded. It is for a shredder of another kind that ends a message's
+// last recipients itself (the quarantine expiry in package messages): the
+// content outlived its own period, so message_body_days does not apply.
+func ShredFinishedTx(ctx context.Context, tx store.Tx, accountID string, ids []string, now time.Time) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	return shredBatch(ctx, tx, accountID, ids, math.MaxInt64, store.Micros(now))
 }
 
 // shredBatch deletes the bodies of those of ids whose recipients are all

@@ -45,9 +45,12 @@ type Policy struct {
 	// recipient reached a final state (delivered, bounced, suppressed,
 	// failed, cancelled).
 	MessageBodyDays int `json:"message_body_days"`
-	// PortalMessageDays counts from when the portal message was stored.
+	// PortalMessageDays counts from when the portal message was stored;
+	// the portal reads it at every use, so it also decides whether a
+	// stored message is still readable.
 	PortalMessageDays int `json:"portal_message_days"`
-	// QuarantineDays counts from when the message was quarantined.
+	// QuarantineDays counts from when the message was quarantined; a
+	// hold nobody reviewed by then is rejected.
 	QuarantineDays int `json:"quarantine_days"`
 	// UpdatedAt is when the account last set its policy; nil while the
 	// defaults apply.

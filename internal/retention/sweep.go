@@ -66,9 +66,10 @@ type Sweeper struct {
 	runs      *prometheus.CounterVec
 }
 
-// NewSweeper returns a Sweeper shredding message bodies; portal and
-// quarantine shredders join with Register when their packages exist.
-// Each sweep is audited on log.
+// NewSweeper returns a Sweeper shredding message bodies; the portal's and
+// the quarantine's shredders (portal.Expiry, messages.QuarantineExpiry)
+// join with Register in the composition root. Each sweep is audited on
+// log.
 func NewSweeper(db *store.Store, policies *Service, log *audit.Log, opts SweeperOptions) (*Sweeper, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now

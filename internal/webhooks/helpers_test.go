@@ -29,6 +29,7 @@ type world struct {
 	t      *testing.T
 	db     *store.Store
 	vault  *vault.Vault
+	master vault.MasterKey
 	log    *audit.Log
 	svc    *webhooks.Service
 	reg    *prometheus.Registry
@@ -57,7 +58,7 @@ func newWorld(t *testing.T, s *store.Store, tune ...func(*webhooks.Options)) *wo
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.vault = vault.New(s, mk, vault.Options{})
+	w.vault, w.master = vault.New(s, mk, vault.Options{}), mk
 	w.svc = w.service(tune...)
 	return w
 }
@@ -153,6 +154,7 @@ func (w *world) deliveries(actor account.Actor, id string) []webhooks.Delivery {
 // received is one request the receiver got.
 type received struct {
 	eventID  string
+	typ      string // the Sealpost-Event-Type header
 	header   string
 	body     []byte
 	payload  webhooks.Payload
@@ -182,7 +184,8 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	got := received{eventID: req.Header.Get(webhook.EventIDHeader), header: req.Header.Get(webhook.SignatureHeader), body: body}
+	got := received{eventID: req.Header.Get(webhook.EventIDHeader), typ: req.Header.Get(webhook.EventTypeHeader),
+		header: req.Header.Get(webhook.SignatureHeader), body: body}
 	got.verified = webhook.Verify(body, got.header, r.secret, webhook.DefaultTolerance)
 	_ = json.Unmarshal(body, &got.payload)
 	r.got = append(r.got, got)

@@ -8,8 +8,8 @@
 // timeout, no redirects, TLS 1.2 or later, and a dialer that refuses
 // private and loopback destinations unless configured otherwise (SSRF).
 // Every attempt's outcome is kept in the delivery log, which the API lists
-// and replays. It does not produce events; delivery, tracking and bounce
-// processing write them.
+// and replays. It does not produce events; messages, delivery, tracking,
+// bounce processing and the portal write them.
 package webhooks
 
 import (
@@ -31,9 +31,13 @@ import (
 )
 
 // Event types an endpoint may subscribe to: the message_events types worth
-// telling a customer about.
+// telling a customer about. The producers own the names (packages
+// messages, delivery, bounce, tracking and portal); these mirror them.
 const (
 	EventQueued       = "queued"
+	EventScheduled    = "scheduled"
+	EventRescheduled  = "rescheduled"
+	EventQuarantined  = "quarantined"
 	EventDelivered    = "delivered"
 	EventDeferred     = "deferred"
 	EventBounced      = "bounced"
@@ -48,10 +52,35 @@ const (
 	EventPing = "ping"
 )
 
-// EventTypes lists the subscribable event types.
+// Portal event types (package portal): what the recipient and the sender
+// did with a message's portal copy. Their details never hold content,
+// codes or answers.
+const (
+	EventPortalDeposited   = "portal_deposited"
+	EventPortalNotified    = "portal_notified"
+	EventPortalCodeSent    = "portal_code_sent"
+	EventPortalCodeFailed  = "portal_code_failed"
+	EventPortalLocked      = "portal_locked"
+	EventPortalSignedIn    = "portal_signed_in"
+	EventPortalViewed      = "portal_viewed"
+	EventPortalDownloaded  = "portal_downloaded"
+	EventPortalReplied     = "portal_replied"
+	EventPortalSignedOut   = "portal_signed_out"
+	EventPortalIdleTimeout = "portal_idle_timeout"
+	EventPortalRecalled    = "portal_recalled"
+	EventPortalExpired     = "portal_expired"
+)
+
+// EventTypes lists the subscribable event types. A quarantined recipient
+// that is released gets a queued event (or, for the portal, the portal
+// deposit's events and delivered), one that is rejected a failed event,
+// each with details.reason saying so.
 func EventTypes() []string {
-	return []string{EventQueued, EventDelivered, EventDeferred, EventBounced, EventSuppressed, EventFailed, EventCancelled,
-		EventOpened, EventClicked, EventUnsubscribed, EventComplained}
+	return []string{EventQueued, EventScheduled, EventRescheduled, EventQuarantined, EventDelivered, EventDeferred, EventBounced,
+		EventSuppressed, EventFailed, EventCancelled, EventOpened, EventClicked, EventUnsubscribed, EventComplained,
+		EventPortalDeposited, EventPortalNotified, EventPortalCodeSent, EventPortalCodeFailed, EventPortalLocked, EventPortalSignedIn,
+		EventPortalViewed, EventPortalDownloaded, EventPortalReplied, EventPortalSignedOut, EventPortalIdleTimeout,
+		EventPortalRecalled, EventPortalExpired}
 }
 
 // Delivery statuses.
