@@ -23,7 +23,7 @@ const RejectedReason = "rejected in quarantine"
 // lifetime, which starts at release), or into the portal when that is
 // their recorded method. It runs in the review's transaction.
 func (s *Service) Release(ctx context.Context, tx store.Tx, accountID, messageID string) error {
-	held, err := s.heldRecipients(ctx, tx, accountID, messageID)
+	held, err := heldRecipients(ctx, tx, accountID, messageID)
 	if err != nil {
 		return err
 	}
@@ -51,18 +51,23 @@ func (s *Service) Release(ctx context.Context, tx store.Tx, accountID, messageID
 
 // Reject implements policy.Releaser: the quarantined recipients fail.
 func (s *Service) Reject(ctx context.Context, tx store.Tx, accountID, messageID string) error {
-	held, err := s.heldRecipients(ctx, tx, accountID, messageID)
+	return failHeldTx(ctx, tx, accountID, messageID, RejectedReason, s.opts.Now().UTC())
+}
+
+// failHeldTx fails a message's quarantined recipients with reason, each
+// with a failed event: a reviewer's reject and an expired hold alike.
+func failHeldTx(ctx context.Context, tx store.Tx, accountID, messageID, reason string, now time.Time) error {
+	held, err := heldRecipients(ctx, tx, accountID, messageID)
 	if err != nil {
 		return err
 	}
-	now := s.opts.Now().UTC()
 	for _, h := range held {
 		if _, err := tx.Exec(ctx, `UPDATE message_recipients SET state = $1, smtp_reply = $2, updated_at = $3
-			WHERE account_id = $4 AND message_id = $5 AND rcpt_index = $6 AND state = $7`, StateFailed, RejectedReason,
+			WHERE account_id = $4 AND message_id = $5 AND rcpt_index = $6 AND state = $7`, StateFailed, reason,
 			store.Micros(now), accountID, messageID, h.index, StateQuarantined); err != nil {
 			return fmt.Errorf("reject recipient: %w", err)
 		}
-		if err := recordEvent(ctx, tx, accountID, messageID, h.index, StateFailed, now, map[string]string{"reason": RejectedReason}); err != nil {
+		if err := recordEvent(ctx, tx, accountID, messageID, h.index, StateFailed, now, map[string]string{"reason": reason}); err != nil {
 			return err
 		}
 	}
@@ -76,7 +81,7 @@ type heldRecipient struct {
 	ownBody         []byte
 }
 
-func (s *Service) heldRecipients(ctx context.Context, tx store.Tx, accountID, messageID string) ([]heldRecipient, error) {
+func heldRecipients(ctx context.Context, tx store.Tx, accountID, messageID string) ([]heldRecipient, error) {
 	rows, err := tx.Query(ctx, `SELECT rcpt_index, priority, address, domain, enc_method, body_sealed FROM message_recipients
 		WHERE account_id = $1 AND message_id = $2 AND state = $3 ORDER BY rcpt_index`, accountID, messageID, StateQuarantined)
 	if err != nil {

@@ -205,15 +205,11 @@ func (q *QuarantineStore) review(ctx context.Context, actor account.Actor, messa
 	now := q.now().UTC().Truncate(time.Microsecond)
 	var out Entry
 	err := q.db.InTx(ctx, func(tx store.Tx) error {
-		// The status guard makes the transition happen once: a second
-		// review, even a concurrent one, updates no row.
-		n, err := tx.Exec(ctx, `UPDATE dlp_quarantine SET status = $1, reviewer_kind = $2, reviewer_id = $3, reviewed_at = $4
-			WHERE account_id = $5 AND message_id = $6 AND status = $7`,
-			string(to), string(actor.Principal.ActorKind), actor.Principal.ActorID, store.Micros(now), accountID, messageID, string(StatusPending))
+		moved, err := ReviewTx(ctx, tx, accountID, messageID, to, string(actor.Principal.ActorKind), actor.Principal.ActorID, now)
 		if err != nil {
-			return fmt.Errorf("review quarantine entry: %w", err)
+			return err
 		}
-		if n == 0 {
+		if !moved {
 			if _, err := getEntry(ctx, tx, accountID, messageID); err != nil {
 				return err
 			}
@@ -237,6 +233,45 @@ func (q *QuarantineStore) review(ctx context.Context, actor account.Actor, messa
 		return Entry{}, err
 	}
 	return out, nil
+}
+
+// ReviewTx moves a pending entry to status to, reviewed by
+// reviewerKind/reviewerID at now, and reports whether it moved. The
+// status guard makes the transition happen once: a second review, even a
+// concurrent one or the retention sweeper's, updates no row.
+func ReviewTx(ctx context.Context, tx store.Tx, accountID, messageID string, to Status, reviewerKind, reviewerID string, now time.Time) (bool, error) {
+	n, err := tx.Exec(ctx, `UPDATE dlp_quarantine SET status = $1, reviewer_kind = $2, reviewer_id = $3, reviewed_at = $4
+		WHERE account_id = $5 AND message_id = $6 AND status = $7`,
+		string(to), reviewerKind, reviewerID, store.Micros(now), accountID, messageID, string(StatusPending))
+	if err != nil {
+		return false, fmt.Errorf("review quarantine entry: %w", err)
+	}
+	return n > 0, nil
+}
+
+// Held is a pending entry as the retention sweeper sees it.
+type Held struct{ MessageID, RuleID string }
+
+// PendingBeforeTx lists up to limit of the account's entries still
+// pending that were created before cutoff, oldest first (index
+// dlp_quarantine_status), for the retention sweeper.
+func PendingBeforeTx(ctx context.Context, tx store.Tx, accountID string, cutoff time.Time, limit int) ([]Held, error) {
+	rows, err := tx.Query(ctx, `SELECT message_id, rule_id FROM dlp_quarantine
+		WHERE account_id = $1 AND status = $2 AND created_at < $3
+		ORDER BY created_at, message_id LIMIT $4`, accountID, string(StatusPending), store.Micros(cutoff), limit)
+	if err != nil {
+		return nil, fmt.Errorf("find expired holds: %w", err)
+	}
+	defer rows.Close()
+	var out []Held
+	for rows.Next() {
+		var h Held
+		if err := rows.Scan(&h.MessageID, &h.RuleID); err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
 }
 
 func (q *QuarantineStore) auditReview(ctx context.Context, tx store.Tx, actor account.Actor, e Entry) error {
