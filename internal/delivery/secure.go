@@ -30,13 +30,14 @@ import (
 	"github.com/sealpost/sealpost/internal/store"
 )
 
-// Keys finds recipients' keys and senders' S/MIME certificates, valid
-// now (keys.Service). Each returns nil, nil when there is none; errors
-// are faults.
+// Keys finds recipients' keys and senders' S/MIME certificates and PGP
+// signing keys, valid now (keys.Service). Each returns nil, nil when
+// there is none; errors are faults.
 type Keys interface {
 	RecipientPGP(ctx context.Context, accountID, address string) (*pgpmime.PublicKey, error)
 	RecipientSMIME(ctx context.Context, accountID, address string) (*smime.Recipient, error)
 	SenderSMIME(ctx context.Context, accountID, address string) (*smime.Signer, error)
+	SenderPGP(ctx context.Context, accountID, address string) (*pgpmime.SigningKey, error)
 }
 
 // Portal takes the recipients delivery sends to the portal instead
@@ -134,19 +135,27 @@ func noKey(method string) string {
 }
 
 // encryptPGP encrypts m.raw to the recipient's OpenPGP key (PGP/MIME, RFC
-// 3156 §4). missing says why it cannot be, without an error.
+// 3156 §4), signed with the sender's PGP key when there is one, in the
+// combined signed-and-encrypted form of RFC 3156 §6.2. missing says why
+// it cannot be, without an error.
 func (e *Engine) encryptPGP(ctx context.Context, c claimed, m *message) (enc []byte, missing string, err error) {
 	var key *pgpmime.PublicKey
+	var signer *pgpmime.SigningKey
 	if e.opts.Keys != nil {
 		if key, err = e.opts.Keys.RecipientPGP(ctx, c.AccountID, c.Address); err != nil {
 			return nil, "", err
+		}
+		if key != nil {
+			if signer, err = e.opts.Keys.SenderPGP(ctx, c.AccountID, m.from); err != nil {
+				return nil, "", err
+			}
 		}
 	}
 	if key == nil {
 		return nil, noKey(methodPGP), nil
 	}
 	// pgpmime checks the key again at this instant (expiry, revocation).
-	enc, err = pgpmime.Encrypt(m.raw, []*pgpmime.PublicKey{key}, nil, pgpmime.Options{Now: e.opts.Now})
+	enc, err = pgpmime.Encrypt(m.raw, []*pgpmime.PublicKey{key}, signer, pgpmime.Options{Now: e.opts.Now})
 	if err != nil {
 		return nil, "encryption to the recipient's PGP key failed: " + errText(err), nil
 	}

@@ -14,11 +14,13 @@ import (
 )
 
 // KeyService stores and lists the caller's account's recipient PGP keys
-// and S/MIME certificates and sender S/MIME certificates (package keys).
+// and S/MIME certificates and sender S/MIME certificates and PGP keys
+// (package keys).
 type KeyService interface {
 	UploadPGP(ctx context.Context, actor account.Actor, u keys.Upload) (keys.Stored, error)
 	UploadSMIME(ctx context.Context, actor account.Actor, u keys.Upload) (keys.Stored, error)
 	UploadSender(ctx context.Context, actor account.Actor, u keys.Upload) (keys.Stored, error)
+	UploadPGPSender(ctx context.Context, actor account.Actor, u keys.Upload) (keys.Stored, error)
 	List(ctx context.Context, accountID string, kind keys.Kind, f keys.Filter) (keys.Page, error)
 	Delete(ctx context.Context, actor account.Actor, kind keys.Kind, id string) error
 }
@@ -33,6 +35,7 @@ const (
 	TypeKeyUntrusted       ProblemType = "urn:sealpost:problem:key-untrusted"
 	TypeKeyWeak            ProblemType = "urn:sealpost:problem:key-weak"
 	TypeKeyPairMismatch    ProblemType = "urn:sealpost:problem:key-pair-mismatch"
+	TypeKeyLocked          ProblemType = "urn:sealpost:problem:key-locked"
 )
 
 var keyCauseTypes = map[keys.Cause]ProblemType{
@@ -44,6 +47,7 @@ var keyCauseTypes = map[keys.Cause]ProblemType{
 	keys.CauseUntrusted:       TypeKeyUntrusted,
 	keys.CauseWeakKey:         TypeKeyWeak,
 	keys.CauseKeyMismatch:     TypeKeyPairMismatch,
+	keys.CauseLocked:          TypeKeyLocked,
 }
 
 // keyRoute is one family of /v1/keys routes.
@@ -56,6 +60,7 @@ var keyRoutes = []keyRoute{
 	{"/v1/keys/pgp", keys.PGP},
 	{"/v1/keys/smime", keys.SMIME},
 	{"/v1/keys/smime-senders", keys.SMIMESender},
+	{"/v1/keys/pgp-senders", keys.PGPSender},
 }
 
 // keyRoutes: key management is an administrator's act (admin scope): a
@@ -69,8 +74,8 @@ func (s *Server) keyRoutes() {
 	}
 }
 
-// apiKey is the PGPKey, SMIMECertificate and SMIMESender schemas of
-// api/openapi.yaml; S/MIME fields are left out of PGP keys.
+// apiKey is the PGPKey, SMIMECertificate, SMIMESender and PGPSender
+// schemas of api/openapi.yaml; S/MIME fields are left out of PGP keys.
 type apiKey struct {
 	ID           string     `json:"id"`
 	Address      *string    `json:"address"`
@@ -98,11 +103,10 @@ func toAPIKey(k keys.Key) apiKey {
 	if k.Address != "" {
 		out.Address = &k.Address
 	}
-	if k.Kind == keys.PGP {
-		return out
+	if k.Kind == keys.SMIME || k.Kind == keys.SMIMESender {
+		out.Subject, out.Issuer, out.SerialNumber, out.NotBefore = k.Subject, k.Issuer, k.Serial, optionalTime(k.NotBefore)
 	}
-	out.Subject, out.Issuer, out.SerialNumber, out.NotBefore = k.Subject, k.Issuer, k.Serial, optionalTime(k.NotBefore)
-	if k.Kind == keys.SMIMESender {
+	if k.Kind == keys.SMIMESender || k.Kind == keys.PGPSender {
 		out.SignsAs = k.ValidatedAs
 		if k.Domain != "" {
 			out.Domain = &k.Domain
@@ -112,25 +116,28 @@ func toAPIKey(k keys.Key) apiKey {
 }
 
 // keyUploadRequest is the union of the upload schemas; fields that do
-// not belong to the kind are refused like unknown ones.
+// not belong to the kind are refused like unknown ones. The passphrase
+// only unlocks a PGP sender key during the upload.
 type keyUploadRequest struct {
 	Address     string `json:"address"`
 	Domain      string `json:"domain"`
 	PublicKey   string `json:"public_key"`
 	Certificate string `json:"certificate"`
 	PrivateKey  string `json:"private_key"`
+	Passphrase  string `json:"passphrase"`
 }
 
 // foreignField names a field set in q that kind does not take.
 func (q keyUploadRequest) foreignField(kind keys.Kind) string {
 	set := map[string]bool{"domain": q.Domain != "", "public_key": q.PublicKey != "",
-		"certificate": q.Certificate != "", "private_key": q.PrivateKey != ""}
+		"certificate": q.Certificate != "", "private_key": q.PrivateKey != "", "passphrase": q.Passphrase != ""}
 	allowed := map[keys.Kind][]string{
 		keys.PGP:         {"public_key"},
 		keys.SMIME:       {"certificate"},
 		keys.SMIMESender: {"domain", "certificate", "private_key"},
+		keys.PGPSender:   {"domain", "private_key", "passphrase"},
 	}[kind]
-	for _, name := range []string{"domain", "public_key", "certificate", "private_key"} {
+	for _, name := range []string{"domain", "public_key", "certificate", "private_key", "passphrase"} {
 		if !set[name] {
 			continue
 		}
@@ -157,7 +164,8 @@ func (s *Server) uploadKey(kind keys.Kind) http.Handler {
 				WithErrors(FieldError{Field: name, Message: "unknown field"}))
 			return
 		}
-		u := keys.Upload{Address: q.Address, Domain: q.Domain, PublicKey: q.PublicKey, Certificate: q.Certificate, PrivateKey: q.PrivateKey}
+		u := keys.Upload{Address: q.Address, Domain: q.Domain, PublicKey: q.PublicKey, Certificate: q.Certificate, PrivateKey: q.PrivateKey,
+			Passphrase: q.Passphrase}
 		var (
 			st  keys.Stored
 			err error
@@ -167,6 +175,8 @@ func (s *Server) uploadKey(kind keys.Kind) http.Handler {
 			st, err = s.opts.Keys.UploadPGP(r.Context(), actor(r), u)
 		case keys.SMIME:
 			st, err = s.opts.Keys.UploadSMIME(r.Context(), actor(r), u)
+		case keys.PGPSender:
+			st, err = s.opts.Keys.UploadPGPSender(r.Context(), actor(r), u)
 		default:
 			st, err = s.opts.Keys.UploadSender(r.Context(), actor(r), u)
 		}

@@ -14,7 +14,7 @@ import (
 func TestEveryKeyCauseHasItsOwnProblemType(t *testing.T) {
 	t.Parallel()
 	causes := []keys.Cause{keys.CauseMalformed, keys.CauseExpired, keys.CauseRevoked, keys.CauseWrongUsage,
-		keys.CauseAddressMismatch, keys.CauseUntrusted, keys.CauseWeakKey, keys.CauseKeyMismatch}
+		keys.CauseAddressMismatch, keys.CauseUntrusted, keys.CauseWeakKey, keys.CauseKeyMismatch, keys.CauseLocked}
 	seen := map[ProblemType]bool{}
 	for _, c := range causes {
 		err := fmt.Errorf("upload: %w", &keys.ValidationError{Field: "certificate", Cause: c, Message: "rule"})

@@ -75,7 +75,8 @@ var problemKinds = map[ProblemType]struct {
 	TypeKeyAddressMismatch:   {http.StatusUnprocessableEntity, "Key or certificate is for another address"},
 	TypeKeyUntrusted:         {http.StatusUnprocessableEntity, "Certificate not trusted"},
 	TypeKeyWeak:              {http.StatusUnprocessableEntity, "Key too weak or unsupported"},
-	TypeKeyPairMismatch:      {http.StatusUnprocessableEntity, "Private key does not match the certificate"},
+	TypeKeyPairMismatch:      {http.StatusUnprocessableEntity, "Private key does not match its certificate or public key"},
+	TypeKeyLocked:            {http.StatusUnprocessableEntity, "Private key locked; the passphrase does not open it"},
 }
 
 // Problem is an RFC 9457 problem details object, the body of every error

@@ -100,8 +100,10 @@ func causeOf(err error) (Cause, bool) {
 		return CauseUntrusted, true
 	case errors.Is(err, pgpmime.ErrWeakKey), errors.Is(err, smime.ErrUnsupportedKey):
 		return CauseWeakKey, true
-	case errors.Is(err, smime.ErrKeyMismatch):
+	case errors.Is(err, smime.ErrKeyMismatch), errors.Is(err, pgpmime.ErrKeyPairMismatch):
 		return CauseKeyMismatch, true
+	case errors.Is(err, pgpmime.ErrLockedPrivateKey):
+		return CauseLocked, true
 	}
 	return "", false
 }

@@ -1,8 +1,8 @@
 // Package keys is the key management behind /v1/keys: it stores, per
-// account, recipients' OpenPGP public keys and S/MIME certificates and
-// senders' S/MIME certificates with their private keys sealed by the
-// vault, and answers the send path's lookups (RecipientPGP,
-// RecipientSMIME, SenderSMIME). Every upload is validated by package
+// account, recipients' OpenPGP public keys and S/MIME certificates, and
+// senders' S/MIME certificates and OpenPGP keys with their private keys
+// sealed by the vault, and answers the send path's lookups (RecipientPGP,
+// RecipientSMIME, SenderSMIME, SenderPGP). Every upload is validated by package
 // pgpmime or smime, and every lookup validates again at the time of the
 // lookup, so a key that expired, or a certificate whose CA was revoked
 // or untrusted, after upload is never returned. It does not decide who
@@ -31,7 +31,15 @@ const (
 	// SMIMESender is a sender's S/MIME certificate and private key
 	// (signing as them), for one address or a whole domain.
 	SMIMESender Kind = "smime_sender"
+	// PGPSender is a sender's OpenPGP private key, stored unlocked and
+	// sealed (signing as them, RFC 3156 §6.2), for one address or a
+	// whole domain.
+	PGPSender Kind = "pgp_sender"
 )
+
+// sender reports whether keys of the kind sign for a sender, and so may
+// be stored for a whole domain.
+func (k Kind) sender() bool { return k == SMIMESender || k == PGPSender }
 
 // Limits on uploads.
 const (
@@ -43,6 +51,9 @@ const (
 	MaxPerAddress = 10
 	// MaxChain bounds the certificates of one uploaded chain.
 	MaxChain = 8
+	// MaxPassphraseBytes bounds the passphrase of a protected OpenPGP
+	// private key.
+	MaxPassphraseBytes = 1024
 )
 
 // Errors callers branch on.
@@ -69,6 +80,9 @@ const (
 	CauseUntrusted       Cause = "untrusted"
 	CauseWeakKey         Cause = "weak_key"
 	CauseKeyMismatch     Cause = "key_mismatch"
+	// CauseLocked: a protected private key that the passphrase (or its
+	// absence) does not open.
+	CauseLocked Cause = "locked"
 )
 
 // ValidationError refuses an upload: the request field, the cause, and
@@ -97,13 +111,12 @@ type Key struct {
 	ID   string
 	Kind Kind
 	// Address is the lower-cased address (IDN domain as A-labels) the
-	// key is for; Domain is set instead for a domain-wide sender
-	// certificate.
+	// key is for; Domain is set instead for a domain-wide sender key.
 	Address string
 	Domain  string
 	// ValidatedAs is the address the key or certificate holds and was
-	// validated for (for a domain sender, the certificate's address in
-	// that domain).
+	// validated for (for a domain sender, the certificate's or the PGP
+	// key's user id address in that domain).
 	ValidatedAs string
 	Fingerprint string
 	// ExpiresAt is when the key or certificate stops being valid; zero
@@ -124,15 +137,19 @@ type Key struct {
 type Actor struct{ Kind, ID string }
 
 // Upload is one key to store. PublicKey is set for PGP; Certificate for
-// SMIME and SMIMESender; PrivateKey (PEM, PKCS #8, or PKCS #1 or SEC 1)
-// for SMIMESender. Address is required, except that a SMIMESender may
-// give Domain instead to sign for every address of the domain.
+// SMIME and SMIMESender; PrivateKey for SMIMESender (PEM, PKCS #8, or
+// PKCS #1 or SEC 1) and PGPSender (an armored OpenPGP private key, with
+// Passphrase when it is protected). Address is required, except that a
+// sender may give Domain instead to sign for every address of the domain.
 type Upload struct {
 	Address     string
 	Domain      string
 	PublicKey   string
 	Certificate string
 	PrivateKey  string
+	// Passphrase unlocks a protected PGPSender key once, at upload; it
+	// is never stored.
+	Passphrase string
 }
 
 // Stored is the result of an upload: the key, and whether it replaced

@@ -65,7 +65,7 @@ func (s *Service) List(ctx context.Context, accountID string, kind Kind, f Filte
 // filterAddress normalizes a list filter: an address, or for senders
 // also a domain.
 func (s *Service) filterAddress(kind Kind, v string) (string, error) {
-	if kind == SMIMESender && !strings.Contains(v, "@") {
+	if kind.sender() && !strings.Contains(v, "@") {
 		return normalizeDomain("address", v)
 	}
 	return normalizeAddress("address", v)
@@ -120,7 +120,7 @@ func (s *Service) query(ctx context.Context, q string, args ...any) ([]Key, erro
 			k.ExpiresAt = store.FromMicros(expires)
 		}
 		k.CreatedAt, k.UpdatedAt = store.FromMicros(created), store.FromMicros(updated)
-		if k.Kind == SMIMESender && !strings.Contains(k.Address, "@") {
+		if k.Kind.sender() && !strings.Contains(k.Address, "@") {
 			k.Domain, k.Address = k.Address, ""
 		}
 		s.describe(&k, material, now)
@@ -139,6 +139,8 @@ func (s *Service) describe(k *Key, material string, now time.Time) {
 	switch k.Kind {
 	case PGP:
 		_, err = pgpmime.ParsePublicKey([]byte(material), k.ValidatedAs, now)
+	case PGPSender:
+		_, err = pgpmime.CheckSigningPublicKey([]byte(material), k.ValidatedAs, now)
 	case SMIME, SMIMESender:
 		leaf, inter, perr := smime.ParseCertificates([]byte(material))
 		if perr != nil {

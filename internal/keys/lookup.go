@@ -112,7 +112,7 @@ func (s *Service) SenderSMIME(ctx context.Context, accountID, address string) (*
 		if _, err := smime.Validate(leaf, inter, c.validatedAs, smime.Signing, s.opts.SMIME, now); err != nil {
 			continue
 		}
-		der, err := s.vault.Open(ctx, accountID, c.sealed, privateAD(accountID, c.id))
+		der, err := s.vault.Open(ctx, accountID, c.sealed, privateAD(accountID, c.id, SMIMESender))
 		if err != nil {
 			return nil, fmt.Errorf("open sender key %s: %w", c.id, err)
 		}

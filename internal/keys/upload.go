@@ -26,7 +26,7 @@ type row struct {
 	fingerprint string
 	material    string
 	expires     time.Time
-	private     []byte // PKCS #8 DER, sealed before it is stored
+	private     []byte // PKCS #8 DER, or the unlocked armored OpenPGP key; sealed before it is stored
 }
 
 // UploadPGP validates and stores a recipient's armored OpenPGP public
@@ -91,23 +91,11 @@ func (s *Service) UploadSMIME(ctx context.Context, actor account.Actor, u Upload
 // Domain, for every address of a domain; then the certificate must hold
 // an address in that domain, and signatures name that address.
 func (s *Service) UploadSender(ctx context.Context, actor account.Actor, u Upload) (Stored, error) {
-	switch {
-	case u.Address != "" && u.Domain != "":
-		return Stored{}, &FieldError{Field: "domain", Message: "give address or domain, not both"}
-	case u.Address == "" && u.Domain == "":
-		return Stored{}, &FieldError{Field: "address", Message: "required (or domain)"}
-	}
-	if err := required([2]string{"certificate", u.Certificate}, [2]string{"private_key", u.PrivateKey}); err != nil {
+	lookup, err := senderLookup(u)
+	if err != nil {
 		return Stored{}, err
 	}
-	var lookup string
-	var err error
-	if u.Address != "" {
-		lookup, err = normalizeAddress("address", u.Address)
-	} else {
-		lookup, err = normalizeDomain("domain", u.Domain)
-	}
-	if err != nil {
+	if err := required([2]string{"certificate", u.Certificate}, [2]string{"private_key", u.PrivateKey}); err != nil {
 		return Stored{}, err
 	}
 	leaf, inter, chainPEM, err := parseChain("certificate", []byte(u.Certificate))
@@ -205,10 +193,14 @@ func required(fields ...[2]string) error {
 }
 
 // privateAD binds a sealed private key to its account (the vault adds
-// the account too) and its key id, so a sealed key copied to another row
-// does not open.
-func privateAD(accountID, id string) []byte {
-	return []byte("keys/" + accountID + "/" + id + "/smime-private-key")
+// the account too), its key id and its kind, so a sealed key copied to
+// another row does not open.
+func privateAD(accountID, id string, kind Kind) []byte {
+	what := "smime-private-key"
+	if kind == PGPSender {
+		what = "pgp-private-key"
+	}
+	return []byte("keys/" + accountID + "/" + id + "/" + what)
 }
 
 // put stores r for the actor's account. A key with the same kind,
@@ -230,7 +222,7 @@ func (s *Service) put(ctx context.Context, actor account.Actor, r row) (Stored, 
 	// on its own connection.
 	var sealed []byte
 	if r.private != nil {
-		if sealed, err = s.vault.Seal(ctx, accountID, r.private, privateAD(accountID, id)); err != nil {
+		if sealed, err = s.vault.Seal(ctx, accountID, r.private, privateAD(accountID, id, r.kind)); err != nil {
 			return Stored{}, err
 		}
 	}

@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
@@ -31,6 +33,7 @@ var (
 	ErrAddressMismatch  = errors.New("pgpmime: key has no valid user id for the address")
 	ErrWeakKey          = errors.New("pgpmime: key is too weak")
 	ErrLockedPrivateKey = errors.New("pgpmime: private key is locked and the passphrase does not open it")
+	ErrKeyPairMismatch  = errors.New("pgpmime: the secret key material does not match the public key")
 )
 
 // MinRSABits is the smallest RSA modulus accepted (NIST SP 800-131A).
@@ -52,7 +55,11 @@ type PublicKey struct {
 type SigningKey struct {
 	entity      *openpgp.Entity
 	Fingerprint string
-	Address     string
+	// Address is the user id address the key was validated for.
+	Address string
+	// Expires is when the signing (sub)key (or the primary key, if
+	// sooner) stops being valid; zero means it does not expire.
+	Expires time.Time
 }
 
 // ParsePublicKey reads one armored public key (RFC 9580 §6.2) and checks
@@ -85,30 +92,151 @@ func ParsePublicKey(armored []byte, address string, now time.Time) (*PublicKey, 
 // ParseSigningKey reads one armored private key, unlocks it with
 // passphrase when it is protected, and checks it can sign for address at
 // now (the same rules as ParsePublicKey, for a signing-capable key).
+// Every protected (sub)key is unlocked, so the key can be stored as one
+// unlocked whole (SigningKey.ArmoredPrivate); a passphrase given for an
+// unprotected key is ignored.
 func ParseSigningKey(armored, passphrase []byte, address string, now time.Time) (*SigningKey, error) {
 	e, err := readEntity(armored, openpgp.PrivateKeyType)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkEntity(e, address, now); err != nil {
+	return newSigningKey(e, passphrase, address, now)
+}
+
+// ParseDomainSigningKey is ParseSigningKey for the first user id (in
+// sorted order) whose address inDomain accepts: a key that signs for a
+// whole domain names one of its own addresses, SigningKey.Address.
+// Without such a user id it fails with ErrAddressMismatch.
+func ParseDomainSigningKey(armored, passphrase []byte, inDomain func(address string) bool, now time.Time) (*SigningKey, error) {
+	e, err := readEntity(armored, openpgp.PrivateKeyType)
+	if err != nil {
 		return nil, err
+	}
+	first := ErrAddressMismatch
+	for _, addr := range userIDAddresses(e) {
+		if !inDomain(addr) {
+			continue
+		}
+		k, err := newSigningKey(e, passphrase, addr, now)
+		switch {
+		case err == nil:
+			return k, nil
+		case errors.Is(err, ErrLockedPrivateKey), errors.Is(err, ErrKeyPairMismatch):
+			return nil, err // the same for every user id
+		case errors.Is(first, ErrAddressMismatch):
+			first = err
+		}
+	}
+	return nil, first
+}
+
+// CheckSigningPublicKey applies ParseSigningKey's rules to the public
+// part of a sender key (what is stored to list it) and returns when it
+// expires (zero: never).
+func CheckSigningPublicKey(armored []byte, address string, now time.Time) (time.Time, error) {
+	e, err := readEntity(armored, openpgp.PublicKeyType)
+	if err != nil {
+		return time.Time{}, err
+	}
+	k, err := signingKey(e, address, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return expiry(e, k), nil
+}
+
+// newSigningKey validates e for signing as address and unlocks it.
+func newSigningKey(e *openpgp.Entity, passphrase []byte, address string, now time.Time) (*SigningKey, error) {
+	k, err := signingKey(e, address, now)
+	if err != nil {
+		return nil, err
+	}
+	if k.PrivateKey == nil || k.PrivateKey.Dummy() {
+		// gpg --export-secret-subkeys of a key whose signing key is the
+		// (offline) primary: nothing here can sign.
+		return nil, ErrNoSigningKey
+	}
+	if err := unlock(e, passphrase); err != nil {
+		return nil, err
+	}
+	return &SigningKey{entity: e, Fingerprint: fingerprint(e), Address: address, Expires: expiry(e, k)}, nil
+}
+
+// signingKey applies the primary-key, user-id and strength rules and
+// returns the (sub)key that signs at now.
+func signingKey(e *openpgp.Entity, address string, now time.Time) (openpgp.Key, error) {
+	if err := checkEntity(e, address, now); err != nil {
+		return openpgp.Key{}, err
 	}
 	k, ok := e.SigningKey(now)
 	if !ok {
-		return nil, subkeyFailure(e, now, packet.KeyFlagSign)
-	}
-	if k.PrivateKey == nil || k.PrivateKey.Dummy() {
-		return nil, ErrNoSigningKey
+		return openpgp.Key{}, subkeyFailure(e, now, packet.KeyFlagSign)
 	}
 	if err := checkStrength(k.PublicKey); err != nil {
-		return nil, err
+		return openpgp.Key{}, err
 	}
-	if k.PrivateKey.Encrypted {
-		if err := k.PrivateKey.Decrypt(passphrase); err != nil {
-			return nil, ErrLockedPrivateKey
+	return k, nil
+}
+
+// unlock decrypts every protected secret (sub)key of e (GnuPG protects
+// them all with the one passphrase; gnu-dummy stubs are skipped). Secret
+// material that does not belong to its public key fails go-crypto's key
+// validation, which is told apart from a wrong passphrase (RFC 9580
+// §5.5.3: the SHA-1 or checksum over the decrypted material fails).
+func unlock(e *openpgp.Entity, passphrase []byte) error {
+	err := e.DecryptPrivateKeys(passphrase)
+	var invalid pgperrors.KeyInvalidError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &invalid):
+		return ErrKeyPairMismatch
+	}
+	return ErrLockedPrivateKey
+}
+
+// ArmoredPublic returns the key's public part, armored (RFC 9580 §6.2):
+// what may be shown and stored in the clear.
+func (k *SigningKey) ArmoredPublic() ([]byte, error) {
+	return armorEntity(openpgp.PublicKeyType, k.entity.Serialize)
+}
+
+// ArmoredPrivate returns the unlocked private key, armored, for sealed
+// storage; ParseSigningKey reads it back without a passphrase. The
+// result is secret: never log or return it.
+func (k *SigningKey) ArmoredPrivate() ([]byte, error) {
+	e := *k.entity
+	// A subkey with no secret part at all cannot be written as a secret
+	// subkey packet; it is not needed to sign.
+	e.Subkeys = slices.DeleteFunc(slices.Clone(e.Subkeys), func(s openpgp.Subkey) bool { return s.PrivateKey == nil })
+	return armorEntity(openpgp.PrivateKeyType, func(w io.Writer) error { return e.SerializePrivateWithoutSigning(w, nil) })
+}
+
+func armorEntity(blockType string, serialize func(io.Writer) error) ([]byte, error) {
+	var b bytes.Buffer
+	w, err := armor.Encode(&b, blockType, nil)
+	if err != nil {
+		return nil, fmt.Errorf("pgpmime: armor: %w", err)
+	}
+	if err := serialize(w); err != nil {
+		return nil, fmt.Errorf("pgpmime: serialize key: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("pgpmime: armor: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+// userIDAddresses lists the addresses of e's user ids, sorted.
+func userIDAddresses(e *openpgp.Entity) []string {
+	var out []string
+	for _, id := range e.Identities {
+		if id.UserId != nil && id.UserId.Email != "" {
+			out = append(out, id.UserId.Email)
 		}
 	}
-	return &SigningKey{entity: e, Fingerprint: fingerprint(e), Address: address}, nil
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // readEntity decodes an armor block of the wanted type holding exactly
@@ -125,6 +253,12 @@ func readEntity(armored []byte, wantType string) (*openpgp.Entity, error) {
 		return nil, ErrNotPrivateKey
 	}
 	list, err := openpgp.ReadKeyRing(block.Body)
+	var invalid pgperrors.KeyInvalidError
+	if errors.As(err, &invalid) && wantType == openpgp.PrivateKeyType {
+		// An unprotected secret key is validated against its public key
+		// as it is read.
+		return nil, ErrKeyPairMismatch
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: unreadable key packets", ErrMalformedKey)
 	}

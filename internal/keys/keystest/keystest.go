@@ -39,6 +39,15 @@ type PGPSpec struct {
 	SignOnly bool
 	// RSABits, when set, makes an RSA key of that size instead.
 	RSABits int
+	// CannotSign makes the primary key certify-only, so that (with the
+	// encryption subkey) nothing can sign.
+	CannotSign bool
+	// ForeignSecret replaces the primary secret key with another key's,
+	// so the secret material does not match the public key.
+	ForeignSecret bool
+	// Passphrase, when set, protects the secret keys (ArmorPrivate
+	// then writes them protected).
+	Passphrase string
 }
 
 // PGPEntity makes a key for address.
@@ -62,6 +71,25 @@ func PGPEntity(t testing.TB, address string, s PGPSpec) *openpgp.Entity {
 	}
 	if s.Revoked {
 		if err := e.RevokeKey(packet.KeyCompromised, "test", cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.CannotSign {
+		for _, id := range e.Identities {
+			id.SelfSignature.FlagSign = false
+			if err := id.SelfSignature.SignUserId(id.UserId.Id, e.PrimaryKey, e.PrivateKey, cfg); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if s.ForeignSecret {
+		other := PGPEntity(t, address, PGPSpec{Created: created, RSABits: s.RSABits})
+		swapped := *other.PrivateKey
+		swapped.PublicKey = *e.PrimaryKey
+		e.PrivateKey = &swapped
+	}
+	if s.Passphrase != "" {
+		if err := e.EncryptPrivateKeys([]byte(s.Passphrase), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
