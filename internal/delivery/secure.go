@@ -114,8 +114,8 @@ func (e *Engine) encrypt(ctx context.Context, g *group, m *message) (out []outco
 	}
 	switch {
 	case err != nil:
-		e.opts.Logger.Warn("recipient key lookup failed", "account", c.AccountID, "message", c.MessageID, "error", err)
-		return e.outcomes(g.rcpts, stateDeferred, reply{}, "cannot look up the recipient's key: "+errText(err), "", nil), true
+		e.opts.Logger.Warn("key lookup failed", "account", c.AccountID, "message", c.MessageID, "error", err)
+		return e.outcomes(g.rcpts, stateDeferred, reply{}, "cannot look up "+errText(err), "", nil), true
 	case missing != "":
 		reason := "key_unavailable"
 		if missing != noKey(g.method) {
@@ -143,11 +143,11 @@ func (e *Engine) encryptPGP(ctx context.Context, c claimed, m *message) (enc []b
 	var signer *pgpmime.SigningKey
 	if e.opts.Keys != nil {
 		if key, err = e.opts.Keys.RecipientPGP(ctx, c.AccountID, c.Address); err != nil {
-			return nil, "", err
+			return nil, "", fmt.Errorf("the recipient's key: %w", err)
 		}
 		if key != nil {
 			if signer, err = e.opts.Keys.SenderPGP(ctx, c.AccountID, m.from); err != nil {
-				return nil, "", err
+				return nil, "", fmt.Errorf("the sender's signing key: %w", err)
 			}
 		}
 	}
@@ -170,11 +170,11 @@ func (e *Engine) encryptSMIME(ctx context.Context, c claimed, m *message) (enc [
 	var signer *smime.Signer
 	if e.opts.Keys != nil {
 		if cert, err = e.opts.Keys.RecipientSMIME(ctx, c.AccountID, c.Address); err != nil {
-			return nil, "", err
+			return nil, "", fmt.Errorf("the recipient's key: %w", err)
 		}
 		if cert != nil {
 			if signer, err = e.opts.Keys.SenderSMIME(ctx, c.AccountID, m.from); err != nil {
-				return nil, "", err
+				return nil, "", fmt.Errorf("the sender's signing key: %w", err)
 			}
 		}
 	}
