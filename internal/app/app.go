@@ -266,12 +266,18 @@ func build(ctx context.Context, cfg config.Config, logger *slog.Logger, s *store
 	if err != nil {
 		return nil, err
 	}
-	wireDelivery(engine, s, keyStore, portalSvc)
-	encryption, err := newSecureLine(s, auditLog, engine, keyStore, dlpPolicies, dlpSettings)
+	// Uploaded keys first, then the Web Key Directory for accounts that
+	// enabled it, alike for decisions, preflight and delivery.
+	finder, err := newKeyFinder(cfg, s, keyStore, resolver, q, logger, reg)
 	if err != nil {
 		return nil, err
 	}
-	if err := wireAcceptance(accept, s, dlpSettings, dlpPolicies, quarantine, keyStore, portalSvc); err != nil {
+	wireDelivery(engine, s, finder, portalSvc)
+	encryption, err := newSecureLine(s, auditLog, engine, finder, dlpPolicies, dlpSettings)
+	if err != nil {
+		return nil, err
+	}
+	if err := wireAcceptance(accept, s, dlpSettings, dlpPolicies, quarantine, finder, portalSvc); err != nil {
 		return nil, err
 	}
 	return &App{

@@ -12,7 +12,6 @@ import (
 	"github.com/sealpost/sealpost/internal/config"
 	"github.com/sealpost/sealpost/internal/delivery"
 	"github.com/sealpost/sealpost/internal/domains"
-	"github.com/sealpost/sealpost/internal/keys"
 	"github.com/sealpost/sealpost/internal/mtasts"
 	"github.com/sealpost/sealpost/internal/portal"
 	"github.com/sealpost/sealpost/internal/queue"
@@ -20,6 +19,7 @@ import (
 	"github.com/sealpost/sealpost/internal/secureline"
 	"github.com/sealpost/sealpost/internal/store"
 	"github.com/sealpost/sealpost/internal/vault"
+	"github.com/sealpost/sealpost/internal/wkd"
 )
 
 // newDeliveryEngine builds the delivery engine from the delivery.* keys;
@@ -82,7 +82,7 @@ func newDeliveryEngine(cfg config.Config, s *store.Store, v *vault.Vault, d *dom
 // portal, and read the account's mode (docs/secureline.md "At
 // delivery"). The settings lookup needs no prober, so it gets a
 // secureline.Service of its own.
-func wireDelivery(e *delivery.Engine, s *store.Store, k *keys.Service, p *portal.Service) {
+func wireDelivery(e *delivery.Engine, s *store.Store, k *wkd.Finder, p *portal.Service) {
 	var dk delivery.Keys
 	if k != nil {
 		dk = k

@@ -7,19 +7,19 @@ import (
 	"github.com/sealpost/sealpost/internal/delivery"
 	"github.com/sealpost/sealpost/internal/dlp"
 	"github.com/sealpost/sealpost/internal/dlpsettings"
-	"github.com/sealpost/sealpost/internal/keys"
 	"github.com/sealpost/sealpost/internal/messages"
 	"github.com/sealpost/sealpost/internal/policy"
 	"github.com/sealpost/sealpost/internal/portal"
 	"github.com/sealpost/sealpost/internal/secureline"
 	"github.com/sealpost/sealpost/internal/store"
+	"github.com/sealpost/sealpost/internal/wkd"
 )
 
 // newSecureLine builds the encryption decision engine over the delivery
 // engine's TLS probe (same routes, smarthost, trust anchors and MTA-STS
 // as delivery), the recipients' keys, the DLP scanner and the accounts'
 // DLP policies; preflight scans with each account's own DLP settings.
-func newSecureLine(s *store.Store, log *audit.Log, engine *delivery.Engine, k *keys.Service, rules *policy.Engine,
+func newSecureLine(s *store.Store, log *audit.Log, engine *delivery.Engine, k *wkd.Finder, rules *policy.Engine,
 	scanners *dlpsettings.Service) (*secureline.Service, error) {
 	opts := secureline.Options{Audit: log, Scanner: scanners.Default(), Scanners: scanners, TLS: deliveryProber{engine}, Policy: policyVerdicts(rules)}
 	if k != nil {
@@ -65,13 +65,14 @@ func policyVerdicts(rules *policy.Engine) secureline.PolicyFunc {
 // wireAcceptance fills the send path's SecureLine step: the accounts' DLP
 // scanners (and the default one), their rules and quarantine, and a
 // decision service that knows the recipients' keys but never probes TLS
-// (acceptance must not wait on the network; delivery verifies TLS and
-// falls back, see docs/secureline.md "At acceptance").
+// nor waits on a Web Key Directory (acceptance must not wait on the
+// network; delivery verifies TLS and falls back, a WKD miss is fetched in
+// the background; see docs/secureline.md "At acceptance").
 func wireAcceptance(accept *messages.SecureLine, s *store.Store, scanners *dlpsettings.Service, rules *policy.Engine,
-	q *policy.QuarantineStore, k *keys.Service, p *portal.Service) error {
+	q *policy.QuarantineStore, k *wkd.Finder, p *portal.Service) error {
 	var opts secureline.Options
 	if k != nil {
-		opts.Keys = k
+		opts.Keys = k.CachedOnly()
 	}
 	accept.Scanner, accept.Scanners, accept.Policies, accept.Quarantine = scanners.Default(), scanners, rules, q
 	accept.Decisions = secureline.New(s, opts)

@@ -30,7 +30,9 @@ type secureDeliveryWorld struct {
 	sink *smtptest.Sink
 }
 
-func serveSecureDelivery(t *testing.T) secureDeliveryWorld {
+// serveSecureDelivery starts the world; each of more may add DNS records
+// and returns environment variables for the server.
+func serveSecureDelivery(t *testing.T, more ...func(dns *dnstest.Server) []string) secureDeliveryWorld {
 	t.Helper()
 	dns, err := dnstest.Start()
 	if err != nil {
@@ -61,6 +63,9 @@ func serveSecureDelivery(t *testing.T) secureDeliveryWorld {
 		// Opportunistic, so that only SecureLine's decisions insist on verified TLS.
 		"SEALPOST_DELIVERY_TLS_POLICY=opportunistic", "SEALPOST_HTTP_PUBLIC_URL=https://portal.test",
 		"SEALPOST_SUBMISSION_ADDR=off", "SEALPOST_SUBMISSION_TLS_ADDR=off"}
+	for _, m := range more {
+		env = append(env, m(dns)...)
+	}
 	base, out, _ := startServe(t, env)
 	creds := parseCreds(out.String())
 	w := secureDeliveryWorld{bootstrapped: bootstrapped{env: env, base: base, creds: creds,

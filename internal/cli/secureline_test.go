@@ -171,7 +171,7 @@ func TestSecureLineSettingsAPI(t *testing.T) {
 	w := serveSecureLine(t)
 	api, owner := w.api, w.owner
 	status, _, out := api.call("GET", "/v1/secureline/settings", owner, "", "")
-	if status != 200 || string(out) != `{"mode":"forced_tls","subject_tag":"[secure]"}`+"\n" {
+	if status != 200 || string(out) != `{"mode":"forced_tls","subject_tag":"[secure]","wkd_enabled":false}`+"\n" {
 		t.Fatalf("defaults: %d %s", status, out)
 	}
 	tests := []struct {
@@ -187,7 +187,9 @@ func TestSecureLineSettingsAPI(t *testing.T) {
 		{"a tag over 32 bytes is refused", "application/json", `{"mode":"forced_tls","subject_tag":"` + strings.Repeat("x", 33) + `"}`, 422, `"field":"subject_tag"`},
 		{"an unknown field is refused", "application/json", `{"mode":"forced_tls","subject_tag":"[secure]","extra":1}`, 400, "unknown-field"},
 		{"a body that is not JSON is refused", "text/plain", `mode=forced_tls`, 415, "unsupported-media-type"},
-		{"a valid change is taken", "application/json", `{"mode":"portal_always","subject_tag":"ENCRYPT:"}`, 200, `"mode":"portal_always"`},
+		{"wkd_enabled must be a boolean", "application/json", `{"mode":"forced_tls","subject_tag":"[secure]","wkd_enabled":"yes"}`, 422, `"field":"wkd_enabled"`},
+		{"wkd_enabled is taken", "application/json", `{"mode":"forced_tls","subject_tag":"[secure]","wkd_enabled":true}`, 200, `"wkd_enabled":true`},
+		{"a valid change is taken, and wkd_enabled left out is false", "application/json", `{"mode":"portal_always","subject_tag":"ENCRYPT:"}`, 200, `"wkd_enabled":false`},
 	}
 	for _, tt := range tests {
 		status, _, out := api.call("PUT", "/v1/secureline/settings", owner, tt.contentType, tt.body)
@@ -198,9 +200,9 @@ func TestSecureLineSettingsAPI(t *testing.T) {
 	if status, _, out := api.call("GET", "/v1/secureline/settings", owner, "", ""); status != 200 || !strings.Contains(string(out), `"subject_tag":"ENCRYPT:"`) {
 		t.Fatalf("after the change: %d %s", status, out)
 	}
-	// The change is audited, once (refusals changed nothing).
+	// The changes are audited, once each (refusals changed nothing).
 	status, _, out = api.call("GET", "/v1/audit-events?action=secureline.settings_updated", owner, "", "")
-	if status != 200 || strings.Count(string(out), `"action":"secureline.settings_updated"`) != 1 {
+	if status != 200 || strings.Count(string(out), `"action":"secureline.settings_updated"`) != 2 {
 		t.Fatalf("audit: %d %s", status, out)
 	}
 

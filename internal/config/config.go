@@ -61,6 +61,18 @@ type SecureLine struct {
 	// SMIMECRLFile holds PEM (or one DER) certificate revocation lists
 	// consulted when validating S/MIME certificates; empty means none.
 	SMIMECRLFile string `yaml:"smime_crl_file"`
+	// WKDTimeout bounds one Web Key Directory lookup, both methods
+	// (docs/keys.md); only accounts with wkd_enabled look keys up.
+	WKDTimeout time.Duration `yaml:"wkd_timeout"`
+	// WKDCAFile holds extra PEM trust anchors for directory hosts, added
+	// to the system's; empty: the system's only.
+	WKDCAFile string `yaml:"wkd_ca_file"`
+	// WKDPort is the HTTPS port of directory hosts (443; other values
+	// are for tests).
+	WKDPort int `yaml:"wkd_port"`
+	// WKDAllowPrivateNetworks lets lookups reach loopback, private and
+	// link-local addresses (development and tests).
+	WKDAllowPrivateNetworks bool `yaml:"wkd_allow_private_networks"`
 }
 
 // Delivery configures outbound mail delivery.
@@ -298,6 +310,10 @@ func Default() Config {
 			RatePerMinute: 600,
 		},
 		Bounce: Bounce{Addr: "off"},
+		SecureLine: SecureLine{
+			WKDTimeout: 5 * time.Second,
+			WKDPort:    443,
+		},
 		Webhooks: Webhooks{
 			Timeout:      10 * time.Second,
 			PollInterval: 2 * time.Second,

@@ -90,6 +90,9 @@ func (c Config) Validate() error {
 	}
 	v.atLeastOne("submission.rate_per_minute", c.Submission.RatePerMinute)
 	v.check("webhooks.timeout", c.Webhooks.Timeout <= time.Minute, "must be at most 1m")
+	v.check("secureline.wkd_timeout", c.SecureLine.WKDTimeout >= 100*time.Millisecond && c.SecureLine.WKDTimeout <= 30*time.Second,
+		"must be between 100ms and 30s (a lookup may hold up a message's acceptance)")
+	v.check("secureline.wkd_port", c.SecureLine.WKDPort >= 1 && c.SecureLine.WKDPort <= 65535, "must be a port number (443)")
 	v.check("webhooks.retry_window", c.Webhooks.RetryWindow <= 7*24*time.Hour, "must be at most 168h")
 	v.atLeastOne("webhooks.max_attempts", c.Webhooks.MaxAttempts)
 	v.check("bounce.domain", c.Bounce.Domain == "" || isDomainName(c.Bounce.Domain), "must be a domain name such as bounces.example.org")

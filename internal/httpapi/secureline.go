@@ -123,11 +123,15 @@ func (s *Server) getSecureLineSettings(w http.ResponseWriter, r *http.Request) {
 	s.writeJSON(w, r, http.StatusOK, st)
 }
 
-// secureLineSettingsRequest is the SecureLineSettings schema with every
-// field required: a PUT replaces the whole.
+// secureLineSettingsRequest is the SecureLineSettings schema: a PUT
+// replaces the whole, so mode and subject_tag are required, and
+// wkd_enabled, added later, is false when left out (an older client that
+// never heard of it leaves WKD off, which is never weaker: TLS or the
+// portal instead of a discovered key).
 type secureLineSettingsRequest struct {
 	Mode       *string `json:"mode"`
 	SubjectTag *string `json:"subject_tag"`
+	WKDEnabled *bool   `json:"wkd_enabled"`
 }
 
 func (s *Server) putSecureLineSettings(w http.ResponseWriter, r *http.Request) {
@@ -147,7 +151,7 @@ func (s *Server) putSecureLineSettings(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, NewProblem(TypeValidation, "mode and subject_tag are both required").WithErrors(missing...))
 		return
 	}
-	st := secureline.Settings{Mode: secureline.Mode(*q.Mode), SubjectTag: *q.SubjectTag}
+	st := secureline.Settings{Mode: secureline.Mode(*q.Mode), SubjectTag: *q.SubjectTag, WKDEnabled: q.WKDEnabled != nil && *q.WKDEnabled}
 	if err := s.opts.SecureLine.SetSettings(r.Context(), actor(r), st); err != nil {
 		s.writeError(w, r, securelineError(err))
 		return

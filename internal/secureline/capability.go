@@ -17,6 +17,24 @@ type KeyFinder interface {
 	RecipientSMIME(ctx context.Context, accountID, address string) (*smime.Recipient, error)
 }
 
+// KeySource is where a recipient's key came from, for the reasons.
+type KeySource string
+
+// Key sources.
+const (
+	// KeyUploaded: uploaded through /v1/keys.
+	KeyUploaded KeySource = "uploaded"
+	// KeyWKD: found in the recipient domain's Web Key Directory
+	// (package wkd), for an account with wkd_enabled.
+	KeyWKD KeySource = "wkd"
+)
+
+// SourcedKeyFinder is a KeyFinder that also says where a PGP key came
+// from (package wkd's Finder); Capabilities asks it when Keys is one.
+type SourcedKeyFinder interface {
+	RecipientPGPSource(ctx context.Context, accountID, address string) (*pgpmime.PublicKey, KeySource, error)
+}
+
 // TLSResult is what a TLS probe of a domain found.
 type TLSResult struct {
 	// Verified: STARTTLS with a certificate that verifies for the MX

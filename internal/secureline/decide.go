@@ -187,8 +187,10 @@ type PolicyVerdict struct {
 type Capabilities struct {
 	// SMIME: Sealpost holds a valid certificate for the address.
 	SMIME bool
-	// PGP: Sealpost holds a usable public key for the address.
-	PGP bool
+	// PGP: Sealpost holds a usable public key for the address;
+	// PGPSource says where it came from ("" when not known).
+	PGP       bool
+	PGPSource KeySource
 	// TLS: the domain's MX offers STARTTLS with a certificate that
 	// verifies for its name, or the domain has an MTA-STS policy in
 	// enforce mode. TLSDetail says which, or why not.
@@ -247,6 +249,7 @@ func Decide(in Input) Decision {
 	for _, m := range candidates(min, exclusive) {
 		if can(m, caps) && meets(m, min) {
 			d.add("%s is the strongest method the recipient can receive that meets the minimum", m)
+			noteKeySource(d, m, caps)
 			return d.with(m)
 		}
 	}
@@ -334,7 +337,16 @@ func decidePinned(d *Decision, m Method, min Minimum, exclusive bool, caps Capab
 		return d.with(MethodRefused)
 	}
 	d.add("the message pins %s", m)
+	noteKeySource(d, m, caps)
 	return d.with(m)
+}
+
+// noteKeySource says when the chosen key was not uploaded but found in
+// the recipient's domain's Web Key Directory.
+func noteKeySource(d *Decision, m Method, caps Capabilities) {
+	if m == MethodPGP && caps.PGPSource == KeyWKD {
+		d.add("the recipient's PGP key was found in its domain's Web Key Directory")
+	}
 }
 
 func missing(m Method) string {

@@ -54,6 +54,8 @@ func TestDecideRules(t *testing.T) {
 		{"subject tag raises to end-to-end", Input{Mode: ModeOpportunistic, SubjectTagged: true, Caps: tlsOnly}, MethodPortal, "secure tag"},
 		{"subject tag with a key: PGP", Input{Mode: ModeOpportunistic, SubjectTagged: true, Caps: pgpTLS}, MethodPGP, ""},
 		{"an unknown mode counts as the default", Input{Mode: "bogus", Caps: none}, MethodPortal, "forced TLS"},
+		{"a key from the Web Key Directory says so", Input{Mode: ModeForcedTLS, Caps: Capabilities{PGP: true, PGPSource: KeyWKD, TLS: true}}, MethodPGP, "Web Key Directory"},
+		{"a pinned key from the Web Key Directory says so", Input{Mode: ModeForcedTLS, Pin: PinPGP, Caps: Capabilities{PGP: true, PGPSource: KeyWKD}}, MethodPGP, "Web Key Directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/sealpost/sealpost/internal/account"
 	"github.com/sealpost/sealpost/internal/audit"
 	"github.com/sealpost/sealpost/internal/dlp"
+	"github.com/sealpost/sealpost/internal/pgpmime"
 	"github.com/sealpost/sealpost/internal/store"
 )
 
@@ -71,6 +73,10 @@ func New(db *store.Store, opts Options) *Service {
 type Settings struct {
 	Mode       Mode   `json:"mode"`
 	SubjectTag string `json:"subject_tag"`
+	// WKDEnabled lets recipients' PGP keys be looked up in their
+	// domain's Web Key Directory when none is uploaded (package wkd).
+	// Off by default: a lookup reaches the recipient's domain.
+	WKDEnabled bool `json:"wkd_enabled"`
 }
 
 // DefaultSettings are the settings of an account that never set any.
@@ -109,8 +115,8 @@ func (st Settings) Validate() error {
 func (s *Service) Settings(ctx context.Context, accountID string) (Settings, error) {
 	var st Settings
 	var mode string
-	err := s.db.Reader().QueryRow(ctx, "SELECT mode, subject_tag FROM secureline_settings WHERE account_id = $1", accountID).
-		Scan(&mode, &st.SubjectTag)
+	err := s.db.Reader().QueryRow(ctx, "SELECT mode, subject_tag, wkd_enabled FROM secureline_settings WHERE account_id = $1", accountID).
+		Scan(&mode, &st.SubjectTag, &st.WKDEnabled)
 	if errors.Is(err, store.ErrNotFound) {
 		return DefaultSettings, nil
 	}
@@ -129,9 +135,9 @@ func (s *Service) SetSettings(ctx context.Context, actor account.Actor, st Setti
 	}
 	accountID := actor.Principal.AccountID
 	return s.db.InTx(ctx, func(tx store.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO secureline_settings (account_id, mode, subject_tag, updated_at) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (account_id) DO UPDATE SET mode = $2, subject_tag = $3, updated_at = $4`,
-			accountID, string(st.Mode), st.SubjectTag, store.Micros(s.opts.Now()))
+		_, err := tx.Exec(ctx, `INSERT INTO secureline_settings (account_id, mode, subject_tag, wkd_enabled, updated_at) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (account_id) DO UPDATE SET mode = $2, subject_tag = $3, wkd_enabled = $4, updated_at = $5`,
+			accountID, string(st.Mode), st.SubjectTag, st.WKDEnabled, store.Micros(s.opts.Now()))
 		if err != nil {
 			return fmt.Errorf("save secureline settings: %w", err)
 		}
@@ -141,7 +147,7 @@ func (s *Service) SetSettings(ctx context.Context, actor account.Actor, st Setti
 		_, err = s.opts.Audit.AppendTx(ctx, tx, audit.Event{AccountID: accountID, ActorKind: string(actor.Principal.ActorKind),
 			ActorID: actor.Principal.ActorID, Action: "secureline.settings_updated", Target: "secureline-settings",
 			Outcome: audit.OutcomeSuccess, SourceIP: actor.SourceIP, RequestID: actor.RequestID,
-			Details: map[string]string{"mode": string(st.Mode), "subject_tag": st.SubjectTag}})
+			Details: map[string]string{"mode": string(st.Mode), "subject_tag": st.SubjectTag, "wkd_enabled": strconv.FormatBool(st.WKDEnabled)}})
 		if err != nil {
 			return fmt.Errorf("audit secureline.settings_updated: %w", err)
 		}
@@ -159,15 +165,28 @@ func (s *Service) Capabilities(ctx context.Context, accountID, address, domain s
 			return Capabilities{}, fmt.Errorf("S/MIME certificate lookup: %w", err)
 		}
 		caps.SMIME = cert != nil && cert.Cert != nil && s.opts.Now().Before(cert.Cert.NotAfter)
-		key, err := k.RecipientPGP(ctx, accountID, address)
+		key, source, err := recipientPGP(ctx, k, accountID, address)
 		if err != nil {
 			return Capabilities{}, fmt.Errorf("PGP key lookup: %w", err)
 		}
 		caps.PGP = key != nil && (key.Expires.IsZero() || s.opts.Now().Before(key.Expires))
+		if caps.PGP {
+			caps.PGPSource = source
+		}
 	}
 	res := s.tls.get(ctx, domain)
 	caps.TLS, caps.TLSDetail = res.Verified, res.Detail
 	return caps, nil
+}
+
+// recipientPGP asks k for the recipient's PGP key, and where it came
+// from when k can say.
+func recipientPGP(ctx context.Context, k KeyFinder, accountID, address string) (*pgpmime.PublicKey, KeySource, error) {
+	if sk, ok := k.(SourcedKeyFinder); ok {
+		return sk.RecipientPGPSource(ctx, accountID, address)
+	}
+	key, err := k.RecipientPGP(ctx, accountID, address)
+	return key, "", err
 }
 
 // RecordTx stores the decision for recipient rcptIndex of the account's

@@ -66,7 +66,7 @@ func TestSettingsDefaultsReplaceAuditAndStayInTheirAccount(t *testing.T) {
 			t.Fatalf("after set: %+v", st)
 		}
 		// Replacing again updates the one row.
-		want.Mode = secureline.ModePortalAlways
+		want.Mode, want.WKDEnabled = secureline.ModePortalAlways, true
 		if err := svc.SetSettings(ctx, f.a, want); err != nil {
 			t.Fatal(err)
 		}
@@ -78,7 +78,7 @@ func TestSettingsDefaultsReplaceAuditAndStayInTheirAccount(t *testing.T) {
 			t.Fatalf("other account sees %+v", st)
 		}
 		page, err := f.log.List(ctx, f.a.Principal.AccountID, audit.Query{Action: "secureline.settings_updated"})
-		if err != nil || len(page.Events) != 2 || page.Events[0].Details["mode"] == "" {
+		if err != nil || len(page.Events) != 2 || page.Events[0].Details["mode"] == "" || page.Events[1].Details["wkd_enabled"] != "true" {
 			t.Fatalf("audit: %+v %v", page, err)
 		}
 		if other, _ := f.log.List(ctx, f.b.Principal.AccountID, audit.Query{Action: "secureline.settings_updated"}); len(other.Events) != 0 {
