@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/internal/buildinfo"
+	"github.com/sealpost/sealpost/internal/netguard"
 	"github.com/sealpost/sealpost/pkg/webhook"
 )
 
@@ -31,45 +32,11 @@ type sender struct {
 	opts   Options
 }
 
-// nonPublic are ranges publicAddr refuses beyond what netip classifies:
-// RFC 6598 shared address space (carrier-grade NAT), RFC 6890 special
-// purpose blocks, benchmarking (RFC 2544), the reserved 240/4 and the
-// NAT64 well-known prefix (RFC 6052), which maps onto IPv4 addresses.
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("2001:db8::/32"),
-	netip.MustParsePrefix("2002::/16"), // 6to4 embeds any IPv4 address
-}
-
-// publicAddr reports whether a is a globally routable unicast address, the
-// only kind a webhook may reach unless AllowPrivateNetworks: cloud
-// metadata (169.254.169.254), the node's loopback and the private network
-// behind it are not the customer's endpoints.
-func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() || !a.IsGlobalUnicast() {
-		return false
-	}
-	if a.Is4() && a == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	return true
-}
+// publicAddr reports whether a is an address a webhook may reach unless
+// AllowPrivateNetworks: cloud metadata (169.254.169.254), the node's
+// loopback and the private network behind it are not the customer's
+// endpoints (package netguard has the ranges).
+func publicAddr(a netip.Addr) bool { return netguard.Public(a) }
 
 func newSender(opts Options) *sender {
 	dialer := &net.Dialer{
