@@ -2,7 +2,6 @@ package messages
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -122,9 +121,9 @@ func (s *Service) List(ctx context.Context, accountID string, f Filter) (Page, e
 		args, where = append(args, condArgs...), append(where, cond)
 	}
 	if f.Cursor != "" {
-		created, id, err := decodeCursor(f.Cursor)
-		if err != nil {
-			return Page{}, err
+		created, id, ok := store.DecodeCursor(f.Cursor)
+		if !ok {
+			return Page{}, ErrBadCursor
 		}
 		args = append(args, created, id)
 		n := len(args)
@@ -138,7 +137,7 @@ func (s *Service) List(ctx context.Context, accountID string, f Filter) (Page, e
 	if len(list) > f.Limit {
 		list = list[:f.Limit]
 		last := list[len(list)-1]
-		page.NextCursor = encodeCursor(store.Micros(last.CreatedAt), last.ID)
+		page.NextCursor = store.EncodeCursor(last.CreatedAt, last.ID)
 	}
 	page.Messages = list
 	return page, nil
@@ -147,23 +146,6 @@ func (s *Service) List(ctx context.Context, accountID string, f Filter) (Page, e
 func likeEscape(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 	return r.Replace(s)
-}
-
-func encodeCursor(created int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(created, 10) + "/" + id))
-}
-
-func decodeCursor(c string) (int64, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", ErrBadCursor
-	}
-	ts, id, ok := strings.Cut(string(b), "/")
-	n, err := strconv.ParseInt(ts, 10, 64)
-	if !ok || err != nil || id == "" {
-		return 0, "", ErrBadCursor
-	}
-	return n, id, nil
 }
 
 func (s *Service) list(ctx context.Context, where string, args []any, limit int) ([]Message, error) {

@@ -2,12 +2,10 @@ package policy
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sealpost/sealpost/internal/account"
@@ -139,9 +137,9 @@ func (q *QuarantineStore) List(ctx context.Context, accountID string, f ListQuer
 		where += " AND status = $" + strconv.Itoa(len(args))
 	}
 	if f.Cursor != "" {
-		created, id, err := decodeCursor(f.Cursor)
-		if err != nil {
-			return Page{}, err
+		created, id, ok := store.DecodeCursor(f.Cursor)
+		if !ok {
+			return Page{}, ErrBadCursor
 		}
 		args = append(args, created, id)
 		n := len(args)
@@ -167,7 +165,7 @@ func (q *QuarantineStore) List(ctx context.Context, accountID string, f ListQuer
 	if len(page.Entries) > limit {
 		page.Entries = page.Entries[:limit]
 		last := page.Entries[limit-1]
-		page.NextCursor = encodeCursor(store.Micros(last.CreatedAt), last.MessageID)
+		page.NextCursor = store.EncodeCursor(last.CreatedAt, last.MessageID)
 	}
 	return page, nil
 }
@@ -307,24 +305,4 @@ func scanEntry(row store.Row) (Entry, error) {
 		e.ReviewedAt = &t
 	}
 	return e, nil
-}
-
-func encodeCursor(created int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("q1/" + strconv.FormatInt(created, 10) + "/" + id))
-}
-
-func decodeCursor(c string) (int64, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", ErrBadCursor
-	}
-	parts := strings.SplitN(string(b), "/", 3)
-	if len(parts) != 3 || parts[0] != "q1" || parts[2] == "" {
-		return 0, "", ErrBadCursor
-	}
-	n, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil || n < 0 {
-		return 0, "", ErrBadCursor
-	}
-	return n, parts[2], nil
 }

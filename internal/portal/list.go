@@ -2,7 +2,6 @@ package portal
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -106,7 +105,7 @@ func (s *Service) List(ctx context.Context, accountID string, f ListFilter) (Pag
 	if len(list) > f.Limit {
 		list = list[:f.Limit]
 		last := list[len(list)-1]
-		page.NextCursor = encodeListCursor(store.Micros(last.CreatedAt), last.ID)
+		page.NextCursor = store.EncodeCursor(last.CreatedAt, last.ID)
 	}
 	page.Messages = list
 	return page, nil
@@ -142,9 +141,9 @@ func listWhere(accountID string, f ListFilter, cutoff int64) (string, []any, err
 		add("recalled_at IS NULL AND shredded_at IS NOT NULL AND created_at > ?", cutoff)
 	}
 	if f.Cursor != "" {
-		created, id, err := decodeListCursor(f.Cursor)
-		if err != nil {
-			return "", nil, err
+		created, id, ok := store.DecodeCursor(f.Cursor)
+		if !ok {
+			return "", nil, ErrBadCursor
 		}
 		add("(created_at < ? OR (created_at = ? AND id < ?))", created, created, id)
 	}
@@ -194,22 +193,4 @@ func (s *Service) summaries(ctx context.Context, where string, args []any, limit
 		return nil, fmt.Errorf("list portal messages: %w", err)
 	}
 	return out, nil
-}
-
-// The cursor is the last row's sort key, as GET /v1/messages has it.
-func encodeListCursor(created int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(created, 10) + "/" + id))
-}
-
-func decodeListCursor(c string) (int64, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", ErrBadCursor
-	}
-	ts, id, ok := strings.Cut(string(b), "/")
-	n, err := strconv.ParseInt(ts, 10, 64)
-	if !ok || err != nil || id == "" {
-		return 0, "", ErrBadCursor
-	}
-	return n, id, nil
 }

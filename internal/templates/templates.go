@@ -2,7 +2,6 @@ package templates
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -182,9 +181,9 @@ func (s *Service) List(ctx context.Context, accountID string, limit int, cursor 
 	}
 	where, args := "account_id = $1", []any{accountID}
 	if cursor != "" {
-		created, id, err := decodeCursor(cursor)
-		if err != nil {
-			return Page{}, err
+		created, id, ok := store.DecodeCursor(cursor)
+		if !ok {
+			return Page{}, ErrBadCursor
 		}
 		where += " AND (created_at < $2 OR (created_at = $2 AND id < $3))"
 		args = append(args, created, id)
@@ -209,26 +208,9 @@ func (s *Service) List(ctx context.Context, accountID string, limit int, cursor 
 	if len(page.Templates) > limit {
 		page.Templates = page.Templates[:limit]
 		last := page.Templates[limit-1]
-		page.NextCursor = encodeCursor(store.Micros(last.CreatedAt), last.ID)
+		page.NextCursor = store.EncodeCursor(last.CreatedAt, last.ID)
 	}
 	return page, nil
-}
-
-func encodeCursor(created int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(created, 10) + "/" + id))
-}
-
-func decodeCursor(c string) (int64, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return 0, "", ErrBadCursor
-	}
-	ts, id, ok := strings.Cut(string(b), "/")
-	n, err := strconv.ParseInt(ts, 10, 64)
-	if !ok || err != nil || id == "" {
-		return 0, "", ErrBadCursor
-	}
-	return n, id, nil
 }
 
 // AddVersion stores a new version (the latest plus one), active when
