@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,7 +68,10 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	if len(args) > 0 && args[0] == "delivery-figures" {
 		return runDeliveryFigures(ctx, env, args[1:])
 	}
-	fs := newFlagSet(env, "bench", "bench [--postgres URL] [-n N] [--duration D] [--domains N] [--delay D] SUITE...   (suites: store, queue, audit, audit-verify, vault, auth, delivery, all)\n       sealpost bench delivery-figures --help   (issue 4's delivery figures, with the Postfix comparison)")
+	if len(args) > 0 && args[0] == "secureline-cost" {
+		return runSecureLineCost(ctx, env, args[1:])
+	}
+	fs := newFlagSet(env, "bench", "bench [--postgres URL] [-n N] [--duration D] [--domains N] [--delay D] SUITE...   (suites: store, queue, audit, audit-verify, vault, auth, delivery, all)\n       sealpost bench delivery-figures --help   (issue 4's delivery figures, with the Postfix comparison)\n       sealpost bench secureline-cost --help    (issue 5: added cost of PGP, S/MIME and portal against TLS only)")
 	pgURL := fs.String("postgres", "", "also run on PostgreSQL: a server URL; a scratch database is created there and dropped")
 	n := fs.Int("n", 10000, "operations per measurement (audit-verify: events to seed and verify)")
 	sqliteOnly := fs.Bool("sqlite-only", false, "skip PostgreSQL even when --postgres or SEALPOST_TEST_POSTGRES is set")
@@ -228,5 +233,79 @@ func runDeliveryBench(ctx context.Context, env Env, d store.Dialect, pgURL strin
 	fmt.Fprintln(env.Stdout, rep.EndToEnd.String())
 	fmt.Fprintf(env.Stdout, "%-32s %-9s cpu/1000 msgs %s   p50 %s   p99 %s   (domains %d, sink delay %s)\n", "delivery.latency", d,
 		rep.CPUPer1000.Round(time.Millisecond), rep.P50.Round(time.Millisecond), rep.P99.Round(time.Millisecond), cfg.Domains, cfg.Delay)
+	return nil
+}
+
+// runSecureLineCost is `sealpost bench secureline-cost`: the cost of
+// PGP, S/MIME and the portal against TLS only, end to end on one server
+// in one run (bench.SecureLineCost; docs/BENCHMARKS.md, "SecureLine cost
+// (issue 5)"), printed as a markdown table.
+func runSecureLineCost(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "bench secureline-cost", "bench secureline-cost [--postgres URL] [-n 2000] [--domains 4] [--rounds 2] [--attachment-bytes 0] [--smime-signed] [--out FILE]")
+	pgURL := fs.String("postgres", "", "run the server on PostgreSQL: a server URL; a scratch database is created there and dropped (default SQLite)")
+	n := fs.Int("n", 2000, "messages per variant")
+	domainCount := fs.Int("domains", 4, "destination domains, all routed to the one sink")
+	bodyBytes := fs.Int("body-bytes", 20000, "size of the text and HTML bodies together")
+	attachBytes := fs.Int("attachment-bytes", 0, "add a CSV attachment of this size (0: none)")
+	batch := fs.Int("batch", 100, "messages per POST /v1/messages/batch")
+	smimeSigned := fs.Bool("smime-signed", true, "also measure S/MIME signed with a sender certificate, then encrypted")
+	rounds := fs.Int("rounds", 2, "split each variant's messages over this many rounds, the variants in reverse order in every other round")
+	decryptEvery := fs.Int("decrypt-every", 0, "the sink decrypts every Nth encrypted message (0: about 200 per variant)")
+	inProcess := fs.Bool("in-process", false, "run the server inside this process (its CPU figure then includes the load generator and sink)")
+	dir := fs.String("dir", "", "directory for the run's logs and data (default a new one under the system temporary directory, kept)")
+	out := fs.String("out", "", "also write the markdown report to this file")
+	var sets multiFlag
+	fs.Var(&sets, "set", "extra server configuration, key=value (repeatable), e.g. --set queue.max_workers=50")
+	if err := parse(env, fs, args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cfg := bench.SecureLineConfig{Messages: *n, Domains: *domainCount, BodyBytes: *bodyBytes, AttachmentBytes: *attachBytes, Batch: *batch,
+		SMIMESigned: *smimeSigned, Rounds: *rounds, DecryptEvery: *decryptEvery, Dir: *dir, Store: bench.StoreTarget{Name: "sqlite"},
+		Log: func(format string, a ...any) {
+			fmt.Fprintf(env.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, a...))
+		}}
+	for _, kv := range sets {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return fmt.Errorf("--set %q: want key=value", kv)
+		}
+		cfg.ServerEnv = append(cfg.ServerEnv, "SEALPOST_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))+"="+v)
+	}
+	if cfg.Dir == "" {
+		d, err := os.MkdirTemp("", "sealpost-secureline-cost-")
+		if err != nil {
+			return err
+		}
+		cfg.Dir = d
+	}
+	if *pgURL != "" {
+		url := *pgURL
+		cfg.Store = bench.StoreTarget{Name: "postgres", NewDatabase: func(ctx context.Context) (string, func(), error) {
+			return scratchDatabase(ctx, store.Postgres, url)
+		}}
+	}
+	cfg.Launch = bench.InProcessLauncher(filepath.Join(cfg.Dir, "server.log"))
+	if !*inProcess {
+		exe, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find this binary to run the server: %w (or use --in-process)", err)
+		}
+		cfg.Launch = bench.ExecLauncher(exe, filepath.Join(cfg.Dir, "server.log"))
+	}
+	var report strings.Builder
+	fmt.Fprintf(&report, "# sealpost bench secureline-cost %s\n\nmachine: %s/%s, %d CPUs, %s; store %s; started %s; run directory %s\n\n",
+		strings.Join(args, " "), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), runtime.Version(), cfg.Store.Name,
+		time.Now().UTC().Format(time.RFC3339), cfg.Dir)
+	rep, err := bench.SecureLineCost(ctx, cfg)
+	report.WriteString(rep.Markdown())
+	fmt.Fprint(env.Stdout, report.String())
+	if err != nil {
+		return err
+	}
+	if *out != "" {
+		return os.WriteFile(*out, []byte(report.String()), 0o644)
+	}
 	return nil
 }
